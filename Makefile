@@ -1,0 +1,39 @@
+# make run   — the default study (config/config.yaml) and its HTML report
+# make test  — the test suite and the linters
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+export PATH := $(abspath $(BIN)):$(PATH)
+# The set-up is redone only when the pins change: the stamp's name carries their hash.
+HASH := $(shell cat requirements.txt pyproject.toml | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(HASH)
+CORES ?= all
+
+.PHONY: setup run report test lint clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || python3 -m venv $(VENV)
+	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	rm -f $(VENV)/.installed-* && touch $@
+
+run: setup
+	$(BIN)/snakemake --cores $(CORES)
+	$(MAKE) report
+
+report: setup
+	$(BIN)/snakemake --report results/report.html
+
+test: setup
+	$(BIN)/pytest -q
+	$(MAKE) lint
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/snakefmt --check .
+	$(BIN)/snakemake --lint --workflow-profile none
+
+clean:
+	rm -rf results/default .snakemake

@@ -1,0 +1,32 @@
+# toroids: regenerate the figures of Pittorino et al., "Deep Networks on Toroids" (ICML 2022).
+#
+#   snakemake --cores all                          the default study (config/config.yaml)
+#   snakemake --cores all --configfile config/X    another study
+#   snakemake --report results/report.html         the HTML report
+
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/train.smk"
+include: "rules/canonicalize.smk"
+include: "rules/flatness.smk"
+include: "rules/geometry.smk"
+include: "rules/analysis.smk"
+include: "rules/figures.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        FIGURES,
+        TABLES,

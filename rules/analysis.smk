@@ -1,0 +1,21 @@
+rule tables:
+    input:
+        meta=expand(f"{RESULTS}/models/{{m}}/meta.json", m=MODELS),
+        local_energy=expand(f"{RESULTS}/models/{{m}}/local_energy.csv", m=MODELS),
+        paths=expand(f"{RESULTS}/pairs/{{b}}.paths.csv", b=BLOCKS),
+        distances=expand(f"{RESULTS}/pairs/{{b}}.distances.csv", b=BLOCKS),
+    output:
+        models=f"{RESULTS}/tables/models.csv",
+        local_energy=f"{RESULTS}/tables/local_energy.csv",
+        paths=f"{RESULTS}/tables/paths.csv",
+        distances=f"{RESULTS}/tables/distances.csv",
+        barriers=f"{RESULTS}/tables/barriers.csv",
+    log:
+        f"{RESULTS}/logs/tables.log",
+    conda:
+        "../envs/plot.yaml"
+    params:
+        model_ids=list(MODELS),
+        sigma_star=config["local_energy"]["sigma_star"],
+    script:
+        "../workflow/scripts/tables.py"

@@ -1,0 +1,29 @@
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def default_config() -> dict:
+    """The default study's config, as written (before validation)."""
+    return copy.deepcopy(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()))
+
+
+@pytest.fixture
+def blobs():
+    """A small separable 4-class problem as a toroids Dataset (no files needed)."""
+    import torch
+
+    from toroids.data import Dataset
+
+    g = torch.Generator().manual_seed(0)
+    centers = 3 * torch.randn(4, 10, generator=g)
+    y = torch.arange(4).repeat_interleave(60)
+    x = centers[y] + 0.5 * torch.randn(len(y), 10, generator=g)
+    perm = torch.randperm(len(y), generator=g)
+    x, y = x[perm], y[perm]
+    return Dataset("blobs", x[:180], y[:180], x[180:], y[180:], 4)

@@ -1,0 +1,340 @@
+"""Tests of toroids.data: the offline data sets, the teacher task, and torchvision's on-disk formats."""
+
+from __future__ import annotations
+
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+
+from toroids.data import DATASETS, DataError, Dataset, load_dataset, teacher_draws
+
+SMALL_TEACHER = {"D": 31, "P": 200, "N": 50, "n_test": 120, "seed": 3}
+
+
+def _channel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and population std over samples and pixels (float64)."""
+    flat = x.double().transpose(0, 1).reshape(x.shape[1], -1)
+    return flat.mean(1), flat.std(1, correction=0)
+
+
+# ----------------------------------------------------------------------------------------------- digits
+
+
+def test_digits_shapes_dtypes_and_split_sizes():
+    d = load_dataset("digits")
+    assert isinstance(d, Dataset) and d.name == "digits" and d.n_classes == 10
+    assert d.input_shape == (1, 8, 8)
+    assert d.x_train.dtype == d.x_test.dtype == torch.float32
+    assert d.y_train.dtype == d.y_test.dtype == torch.int64
+    assert len(d.y_train) + len(d.y_test) == 1797
+    assert len(d.y_test) == 450  # ceil(0.25 * 1797)
+    assert set(d.y_train.tolist()) == set(d.y_test.tolist()) == set(range(10))
+    assert len(load_dataset("digits", {"test_fraction": 0.5}).y_test) == 899
+
+
+def test_digits_split_is_fixed_by_the_seed():
+    a, b = load_dataset("digits", {"split_seed": 1}), load_dataset("digits", {"split_seed": 1})
+    assert torch.equal(a.x_train, b.x_train) and torch.equal(a.y_test, b.y_test)
+    assert a.fingerprint() == b.fingerprint()
+    c = load_dataset("digits", {"split_seed": 2})
+    assert not torch.equal(a.y_train, c.y_train)
+    assert a.fingerprint() != c.fingerprint()
+
+
+def test_digits_standardized_with_train_statistics_only():
+    d = load_dataset("digits")
+    mean, std = _channel_stats(d.x_train)
+    # With all-data statistics the train mean would be off by ~1e-4 (test mean below): 1e-6 tells them apart.
+    assert abs(float(mean)) < 1e-6 and abs(float(std) - 1) < 1e-6
+    assert abs(float(_channel_stats(d.x_test)[0])) > 1e-5
+
+    # Undo the affine map without assuming how it was computed: pixels are integers 0..16 and both extremes
+    # occur in the train split, so min ↦ 0 and max ↦ 16 fix the scale s and offset m of x = (raw − m)/s.
+    lo, hi = float(d.x_train.min()), float(d.x_train.max())
+    s = 16.0 / (hi - lo)
+    m = -lo * s
+    raw_train = d.x_train.double() * s + m
+    raw_test = d.x_test.double() * s + m
+    for raw in (raw_train, raw_test):
+        assert torch.allclose(raw, raw.round(), atol=1e-4)  # really an affine image of the integer pixels
+    # m and s are the statistics of the TRAIN pixels, not of all pixels.
+    assert m == pytest.approx(float(raw_train.round().mean()), abs=2e-5)
+    assert s == pytest.approx(float(raw_train.round().std(correction=0)), abs=2e-5)
+    everything = load_digits().images
+    # ... and the checks above can fail: the all-data mean differs by ~6e-4 (for this seed).
+    assert abs(everything.mean() - m) > 2e-4
+    # The two splits partition the data set (as multisets of images).
+    got = np.concatenate([raw_train.round().numpy(), raw_test.round().numpy()]).reshape(1797, -1)
+    assert sorted(map(tuple, got.astype(int))) == sorted(map(tuple, everything.reshape(1797, -1).astype(int)))
+
+
+def test_digits_parity_labels():
+    d, p = load_dataset("digits", {"split_seed": 4}), load_dataset("digits_parity", {"split_seed": 4})
+    assert p.n_classes == 2
+    assert torch.equal(p.x_train, d.x_train) and torch.equal(p.x_test, d.x_test)
+    assert torch.equal(p.y_train, d.y_train % 2) and torch.equal(p.y_test, d.y_test % 2)
+    assert set(p.y_train.tolist()) == {0, 1}
+
+
+def test_dataset_checks_its_contract():
+    x, y = torch.zeros(4, 3), torch.tensor([0, 1, 0, 1])
+    d = Dataset("toy", x, y, x[:2], y[:2], n_classes=2)
+    assert d.input_shape == (3,) and len(d.fingerprint()) == 64
+    with pytest.raises(DataError, match="int64"):
+        Dataset("toy", x, y.float(), x, y, n_classes=2)
+    with pytest.raises(DataError, match="outside"):
+        Dataset("toy", x, y, x, y + 1, n_classes=2)
+    with pytest.raises(DataError, match="shape"):
+        Dataset("toy", x, y, torch.zeros(4, 5), y, n_classes=2)
+
+
+# ---------------------------------------------------------------------------------------------- teacher
+
+
+def test_teacher_shapes_and_values():
+    t = load_dataset("teacher", SMALL_TEACHER)
+    assert t.n_classes == 2 and t.input_shape == (50,)
+    assert t.x_train.shape == (200, 50) and t.x_test.shape == (120, 50)
+    assert t.x_train.dtype == torch.float32 and t.y_train.dtype == torch.int64
+    for x in (t.x_train, t.x_test):
+        assert set(x.unique().tolist()) == {-1.0, 1.0}
+    for y in (t.y_train, t.y_test):
+        assert set(y.unique().tolist()) == {0, 1}
+        assert 0.2 < y.double().mean() < 0.8
+
+
+def test_teacher_defaults_are_the_papers():
+    assert dict(DATASETS["teacher"].defaults) == {"D": 501, "P": 1503, "N": 1000, "n_test": 1000, "seed": 0}
+
+
+def test_teacher_is_deterministic_per_seed():
+    a, b = load_dataset("teacher", SMALL_TEACHER), load_dataset("teacher", SMALL_TEACHER)
+    for key in ("x_train", "y_train", "x_test", "y_test"):
+        assert torch.equal(getattr(a, key), getattr(b, key))
+    assert a.fingerprint() == b.fingerprint()
+    c = load_dataset("teacher", {**SMALL_TEACHER, "seed": 4})
+    assert not torch.equal(a.x_train, c.x_train) and not torch.equal(a.y_train, c.y_train)
+    assert a.fingerprint() != c.fingerprint()
+
+
+def test_teacher_labels_are_the_teacher_perceptron_on_the_hidden_patterns():
+    o = SMALL_TEACHER
+    t = load_dataset("teacher", o)
+    # Redraw independently, in the documented order, from a generator seeded by `seed`.
+    gen = torch.Generator().manual_seed(o["seed"])
+    w = torch.randn(o["D"], generator=gen, dtype=torch.float64)
+    f = torch.randn(o["N"], o["D"], generator=gen, dtype=torch.float64)
+    xi_train = torch.randn(o["P"], o["D"], generator=gen, dtype=torch.float64)
+    xi_test = torch.randn(o["n_test"], o["D"], generator=gen, dtype=torch.float64)
+    draws = teacher_draws(o["D"], o["P"], o["N"], o["n_test"], o["seed"])
+    assert torch.equal(draws.teacher, w) and torch.equal(draws.features, f)
+    assert torch.equal(draws.xi_train, xi_train) and torch.equal(draws.xi_test, xi_test)
+    # y = [w_T·ξ > 0] and x = sign(F ξ), with the same teacher and the same F for train and test.
+    for xi, x, y in ((xi_train, t.x_train, t.y_train), (xi_test, t.x_test, t.y_test)):
+        assert torch.equal(y, (xi @ w > 0).long())
+        assert torch.equal(x, torch.sign(xi @ f.T).float())
+
+
+def test_teacher_task_depends_only_on_seed_d_n():
+    a = teacher_draws(20, 10, 30, 5, seed=7)
+    b = teacher_draws(20, 99, 30, 17, seed=7)
+    assert torch.equal(a.teacher, b.teacher) and torch.equal(a.features, b.features)
+
+
+# ------------------------------------------------------------------------------------ options and names
+
+
+def test_unknown_name_and_option_are_named():
+    with pytest.raises(DataError, match=r"'svhn'.*cifar10.*digits"):
+        load_dataset("svhn")
+    with pytest.raises(DataError, match="n_train"):
+        load_dataset("digits", {"n_train": 10})
+    with pytest.raises(DataError, match="test_fraction"):
+        load_dataset("digits", {"test_fraction": 1.5})
+    with pytest.raises(DataError, match="'P'"):
+        load_dataset("teacher", {"P": True})
+
+
+def test_registry_matches_the_config_schema():
+    import yaml
+
+    schema_path = Path(__file__).parents[1] / "config" / "schema" / "config.schema.yaml"
+    if not schema_path.exists():
+        pytest.skip("no config schema")
+    schema = yaml.safe_load(schema_path.read_text())
+    names = schema["properties"]["experiments"]["items"]["properties"]["dataset"]["enum"]
+    assert set(names) == set(DATASETS)
+    for name, entry in schema["properties"]["datasets"]["properties"].items():
+        props = schema["$defs"][entry["$ref"].split("/")[-1]] if "$ref" in entry else entry
+        assert set(props["properties"]) == set(DATASETS[name].defaults), name
+
+
+# ------------------------------------------------------------------- torchvision formats, written for real
+
+IMG = 28
+
+
+def _write_idx(path: Path, array: np.ndarray) -> None:
+    """idx format: big-endian magic (0x0800 | ndim: 2051 images, 2049 labels), big-endian sizes, bytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = struct.pack(">i", 0x0800 | array.ndim) + struct.pack(f">{array.ndim}i", *array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def _write_mnist(
+    root: Path,
+    folder: str,
+    rng: np.random.Generator,
+    n_train: int = 30,
+    n_test: int = 12,
+    test_offset: int = 128,
+) -> dict[str, np.ndarray]:
+    # Test pixels live in [test_offset, 255]: statistics that looked at them would be visibly wrong.
+    arrays = {
+        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, IMG, IMG)),
+        "train-labels-idx1-ubyte": rng.integers(0, 10, n_train),
+        "t10k-images-idx3-ubyte": rng.integers(test_offset, 256, (n_test, IMG, IMG)),
+        "t10k-labels-idx1-ubyte": rng.integers(0, 10, n_test),
+    }
+    raw = root / folder / "raw"
+    for name, array in arrays.items():
+        _write_idx(raw / name, array)
+    assert struct.unpack(">i", (raw / "train-images-idx3-ubyte").read_bytes()[:4])[0] == 2051
+    assert struct.unpack(">i", (raw / "train-labels-idx1-ubyte").read_bytes()[:4])[0] == 2049
+    return arrays
+
+
+def _expected(raw_train: np.ndarray, raw_test: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """(raw − μ_c)/σ_c with per-channel statistics of the train images, for (n, C, H, W) arrays."""
+    tr, te = torch.from_numpy(raw_train).double(), torch.from_numpy(raw_test).double()
+    mean, std = _channel_stats(tr)
+    shape = (1, -1) + (1,) * (tr.ndim - 2)
+    return (tr - mean.view(shape)) / std.view(shape), (te - mean.view(shape)) / std.view(shape)
+
+
+@pytest.mark.parametrize(("name", "folder"), [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST")])
+def test_mnist_format_round_trips(tmp_path, name, folder):
+    arrays = _write_mnist(tmp_path, folder, np.random.default_rng(0))
+    d = load_dataset(name, root=tmp_path)
+    assert d.input_shape == (1, IMG, IMG) and d.n_classes == 10
+    assert torch.equal(d.y_train, torch.from_numpy(arrays["train-labels-idx1-ubyte"]))
+    assert torch.equal(d.y_test, torch.from_numpy(arrays["t10k-labels-idx1-ubyte"]))
+    want_train, want_test = _expected(
+        arrays["train-images-idx3-ubyte"][:, None], arrays["t10k-images-idx3-ubyte"][:, None]
+    )
+    assert torch.allclose(d.x_train.double(), want_train, atol=1e-5)
+    assert torch.allclose(d.x_test.double(), want_test, atol=1e-5)
+
+
+def test_train_tensors_do_not_depend_on_the_test_data(tmp_path):
+    _write_mnist(tmp_path / "a", "MNIST", np.random.default_rng(1), test_offset=0)
+    _write_mnist(tmp_path / "b", "MNIST", np.random.default_rng(1), test_offset=200)  # same train files
+    a, b = load_dataset("mnist", root=tmp_path / "a"), load_dataset("mnist", root=tmp_path / "b")
+    assert torch.equal(a.x_train, b.x_train) and torch.equal(a.y_train, b.y_train)
+    assert not torch.equal(a.x_test, b.x_test)
+    mean, std = _channel_stats(a.x_train)
+    assert abs(float(mean)) < 1e-6 and abs(float(std) - 1) < 1e-5
+
+
+def test_mnist_parity_and_subsets(tmp_path):
+    arrays = _write_mnist(tmp_path, "MNIST", np.random.default_rng(2))
+    full = load_dataset("mnist", root=tmp_path)
+    parity = load_dataset("mnist_parity", root=tmp_path)
+    assert parity.n_classes == 2 and torch.equal(parity.y_train, full.y_train % 2)
+
+    opts = {"n_train": 10, "n_test": 5, "split_seed": 3}
+    sub, again = load_dataset("mnist", opts, root=tmp_path), load_dataset("mnist", opts, root=tmp_path)
+    assert sub.x_train.shape == (10, 1, IMG, IMG) and sub.x_test.shape == (5, 1, IMG, IMG)
+    assert sub.fingerprint() == again.fingerprint()
+    other = load_dataset("mnist", {**opts, "split_seed": 4}, root=tmp_path)
+    assert not torch.equal(sub.y_train, other.y_train) or not torch.equal(sub.x_train, other.x_train)
+
+    # The kept samples are the first n of a permutation seeded by split_seed (in file order), standardized
+    # with the statistics of the kept train samples only.
+    def kept(n_keep: int, n_total: int) -> np.ndarray:
+        perm = torch.randperm(n_total, generator=torch.Generator().manual_seed(opts["split_seed"]))
+        return perm[:n_keep].sort().values.numpy()
+
+    k_train, k_test = kept(10, 30), kept(5, 12)
+    assert torch.equal(sub.y_train, torch.from_numpy(arrays["train-labels-idx1-ubyte"][k_train]))
+    assert torch.equal(sub.y_test, torch.from_numpy(arrays["t10k-labels-idx1-ubyte"][k_test]))
+    want_train, want_test = _expected(
+        arrays["train-images-idx3-ubyte"][k_train, None], arrays["t10k-images-idx3-ubyte"][k_test, None]
+    )
+    assert torch.allclose(sub.x_train.double(), want_train, atol=1e-5)
+    assert torch.allclose(sub.x_test.double(), want_test, atol=1e-5)
+    with pytest.raises(DataError, match="n_train"):
+        load_dataset("mnist", {"n_train": 31}, root=tmp_path)
+
+
+CIFAR_TRAIN_PER_BATCH = 4
+
+
+def _write_cifar(root: Path, rng: np.random.Generator) -> tuple[np.ndarray, list[int], np.ndarray, list[int]]:
+    """The CIFAR-10 python format: pickled dicts, ``data`` uint8 (n, 3072) rows R|G|B of 32×32, ``labels``.
+
+    The published files are Python 2 pickles whose keys load as ``str`` with encoding="latin1" (what
+    torchvision uses); a Python 3 pickle with ``str`` keys loads identically.
+    """
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    # Channels get different ranges so that one global (not per-channel) standardization is caught.
+    lows, highs = np.array([0, 60, 120])[:, None], np.array([100, 200, 256])[:, None]
+
+    def batch(n: int) -> tuple[np.ndarray, list[int]]:
+        data = rng.integers(lows, highs, (n, 3, 1024)).reshape(n, 3072).astype(np.uint8)
+        return data, rng.integers(0, 10, n).tolist()
+
+    train_data, train_labels = [], []
+    for i in range(1, 6):
+        data, labels = batch(CIFAR_TRAIN_PER_BATCH)
+        (folder / f"data_batch_{i}").write_bytes(pickle.dumps({"data": data, "labels": labels}))
+        train_data.append(data)
+        train_labels += labels
+    test_data, test_labels = batch(6)
+    (folder / "test_batch").write_bytes(pickle.dumps({"data": test_data, "labels": test_labels}))
+    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": names}))
+    return np.concatenate(train_data), train_labels, test_data, test_labels
+
+
+def test_cifar10_format_round_trips(tmp_path):
+    train, train_labels, test, test_labels = _write_cifar(tmp_path, np.random.default_rng(0))
+    d = load_dataset("cifar10", root=tmp_path, verify_checksums=False)
+    assert d.input_shape == (3, 32, 32) and d.n_classes == 10
+    assert d.y_train.tolist() == train_labels and d.y_test.tolist() == test_labels
+    want_train, want_test = _expected(train.reshape(-1, 3, 32, 32), test.reshape(-1, 3, 32, 32))
+    assert torch.allclose(d.x_train.double(), want_train, atol=1e-5)
+    assert torch.allclose(d.x_test.double(), want_test, atol=1e-5)
+    mean, std = _channel_stats(d.x_train)
+    assert torch.allclose(mean, torch.zeros(3, dtype=torch.float64), atol=1e-6)
+    assert torch.allclose(std, torch.ones(3, dtype=torch.float64), atol=1e-5)
+
+
+def test_cifar10_checksums_are_verified_by_default(tmp_path):
+    _write_cifar(tmp_path, np.random.default_rng(0))
+    with pytest.raises(DataError, match="checksum"):
+        load_dataset("cifar10", root=tmp_path)
+
+
+def test_unreadable_files_are_a_data_error(tmp_path):
+    _write_mnist(tmp_path, "MNIST", np.random.default_rng(0))
+    (tmp_path / "MNIST" / "raw" / "t10k-images-idx3-ubyte").write_bytes(b"not an idx file")
+    with pytest.raises(DataError, match="could not be read"):
+        load_dataset("mnist", root=tmp_path)
+
+
+@pytest.mark.parametrize(("name", "folder"), [("mnist", "MNIST"), ("cifar10", "cifar-10-batches-py")])
+def test_missing_data_names_the_config_keys(tmp_path, name, folder):
+    root = tmp_path / "nowhere"
+    with pytest.raises(DataError) as info:
+        load_dataset(name, root=root)
+    message = str(info.value)
+    assert "data.root" in message and str(root) in message and folder in message
+    assert "data.download: true" in message
+    assert not root.exists()  # nothing was created or fetched

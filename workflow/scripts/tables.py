@@ -1,0 +1,17 @@
+"""Rule tables: the study's tidy tables (models, local energy, paths, distances, barriers)."""
+
+from toroids import jobs, tables
+from toroids.files import read_json
+
+log = jobs.start(snakemake)
+models = tables.models_table([read_json(p) for p in snakemake.input.meta], snakemake.params.model_ids)
+for row in models.itertuples():
+    if not row.is_solution:
+        log(f"WARNING: {row.model_id} has train error {100 * row.train_error:.2f}% ≥ 1%: kept, flagged")
+jobs.write_csv(snakemake.output.models, models)
+jobs.write_csv(snakemake.output.local_energy, tables.concat_csv(snakemake.input.local_energy))
+paths = tables.concat_csv(snakemake.input.paths)
+jobs.write_csv(snakemake.output.paths, paths)
+jobs.write_csv(snakemake.output.distances, tables.concat_csv(snakemake.input.distances))
+jobs.write_csv(snakemake.output.barriers, tables.barriers(paths))
+log(f"{len(models)} models, {paths['pair'].nunique() if len(paths) else 0} pairs")

@@ -1,0 +1,96 @@
+"""Checkpoints: safetensors for tensors (never a pickle), JSON beside them, every write atomic.
+
+A model checkpoint stores the state dict and, in the safetensors header, the model's ``spec`` (the registry
+call that rebuilds it), so :func:`load_model` needs nothing but the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from toroids.files import temporary_beside
+from toroids.models import Network, build_from_spec
+
+__all__ = ["CheckpointError", "load_model", "load_state", "save_model", "save_state"]
+
+# Leading bytes of a torch.save file (a zip archive) and of a raw pickle (protocol 2+): refused outright.
+_PICKLE_MAGIC = (b"PK\x03\x04", b"\x80")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that is missing, truncated, tampered with, or not a safetensors file."""
+
+
+def save_state(
+    path: str | os.PathLike[str], state: Mapping[str, torch.Tensor], metadata: Mapping[str, Any] | None = None
+) -> None:
+    """Atomically save a tensor dict as safetensors; ``metadata`` values are stored as JSON strings."""
+    path = Path(path)
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
+    header = {k: json.dumps(v) for k, v in (metadata or {}).items()}
+    fd, tmp = temporary_beside(path)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=header)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _check_format(path: Path) -> None:
+    """A safetensors file starts with an 8-byte header length followed by the JSON header's ``{``."""
+    with path.open("rb") as fh:
+        head = fh.read(9)
+    if head[8:9] == b"{":
+        return
+    if any(head.startswith(m) for m in _PICKLE_MAGIC):
+        raise CheckpointError(f"{path}: looks like a pickle / torch.save file; only safetensors is loaded")
+    raise CheckpointError(f"{path}: not a safetensors file (corrupt or truncated header)")
+
+
+def load_state(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Load ``(tensors, metadata)`` from a safetensors file; anything else raises :class:`CheckpointError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    _check_format(path)
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as fh:
+            raw_meta = fh.metadata() or {}
+        tensors = load_file(str(path))
+        meta = {k: json.loads(v) for k, v in raw_meta.items()}
+    except (SafetensorError, OSError, ValueError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path}: corrupt or truncated safetensors checkpoint ({exc})") from exc
+    for name, t in tensors.items():
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            raise CheckpointError(f"{path}: tensor {name!r} holds NaN or inf")
+    return tensors, meta
+
+
+def save_model(path: str | os.PathLike[str], model: Network, extra: Mapping[str, Any] | None = None) -> None:
+    """Save a registry network with its ``spec`` in the header."""
+    save_state(path, model.state_dict(), {"spec": model.spec, **(extra or {})})
+
+
+def load_model(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> Network:
+    """Rebuild a network from a checkpoint written by :func:`save_model` (eval mode)."""
+    tensors, meta = load_state(path)
+    if "spec" not in meta:
+        raise CheckpointError(f"{path}: no model spec in the safetensors header")
+    model = build_from_spec(meta["spec"])
+    try:
+        model.load_state_dict(tensors, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: tensors do not match the stored model spec ({exc})") from exc
+    return model.to(map_location).eval()

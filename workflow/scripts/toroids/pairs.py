@@ -1,0 +1,82 @@
+"""Measurements of one pair of solutions: distances in four representations, and the error along paths.
+
+Representations (digest §2.3): ``raw`` (as trained), ``aligned`` (right permuted to match left, permutation
+found on the normalized networks), ``normalized`` (Algorithm 1), ``normalized_aligned``. Paths: ``linear``
+(raw endpoints), ``linear_aligned`` (raw left, aligned right) and ``geodesic_aligned`` (the toroidal
+geodesic between the normalized left and the normalized, aligned right). The barrier of a path is the
+largest train error along it (the paper's definition); ``barrier_excess`` subtracts the endpoints' mean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from toroids import geometry, symmetry
+from toroids.evaluate import evaluate_many
+
+__all__ = ["PATHS", "REPRESENTATIONS", "measure_pair"]
+
+PATHS = ("linear", "linear_aligned", "geodesic_aligned")
+REPRESENTATIONS = ("raw", "aligned", "normalized", "normalized_aligned")
+
+
+def _state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach() for k, v in model.state_dict().items()}
+
+
+def measure_pair(
+    left: nn.Module,
+    right: nn.Module,
+    left_normalized: nn.Module,
+    right_normalized: nn.Module,
+    splits: dict[str, tuple[torch.Tensor, torch.Tensor]],
+    xs: Sequence[float],
+    *,
+    chunk_size: int = 8192,
+    bn_policy: str = "interpolate",
+    paths: Sequence[str] = PATHS,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Return ``(path_rows, distance_rows)`` for one pair; ``right`` is aligned to ``left``.
+
+    Path rows: ``path, x, {split}_error, {split}_loss`` per point. Distance rows: ``representation,
+    distance`` with the per-parameter Euclidean distance over the weight tensors (biases and BatchNorm
+    excluded, as in the paper) and the geodesic distance of the normalized networks, unaligned and aligned.
+    """
+    structure = symmetry.structure(left)
+    perms = symmetry.match(left_normalized, right_normalized)
+    right_aligned = symmetry.permute(right, perms)
+    right_norm_aligned = symmetry.permute(right_normalized, perms)
+    a, b, b_al = _state(left), _state(right), _state(right_aligned)
+    an, bn, bn_al = _state(left_normalized), _state(right_normalized), _state(right_norm_aligned)
+
+    weights = [g.weight for g in structure.hidden] + [structure.output_weight]
+    distances = [
+        {"representation": "raw", "distance": geometry.euclidean_distance(a, b, weights)},
+        {"representation": "aligned", "distance": geometry.euclidean_distance(a, b_al, weights)},
+        {"representation": "normalized", "distance": geometry.euclidean_distance(an, bn, weights)},
+        {"representation": "normalized_aligned", "distance": geometry.euclidean_distance(an, bn_al, weights)},
+        {"representation": "geodesic", "distance": geometry.geodesic_distance(an, bn, structure)},
+        {"representation": "geodesic_aligned", "distance": geometry.geodesic_distance(an, bn_al, structure)},
+    ]
+
+    builders = {
+        "linear": lambda: geometry.linear_path(a, b, xs),
+        "linear_aligned": lambda: geometry.linear_path(a, b_al, xs),
+        "geodesic_aligned": lambda: geometry.geodesic_path(an, bn_al, xs, structure),
+    }
+    bn_data = splits["train"][0] if "train" in splits else None
+    rows: list[dict[str, Any]] = []
+    for name in paths:
+        scores = evaluate_many(
+            left, builders[name](), splits, chunk_size=chunk_size, bn_policy=bn_policy, bn_data=bn_data
+        )
+        for x, point in zip(xs, scores):
+            row: dict[str, Any] = {"path": name, "x": float(x), "bn_policy": bn_policy}
+            for split, s in point.items():
+                row[f"{split}_error"], row[f"{split}_loss"] = s.error, s.loss
+            rows.append(row)
+    return rows, distances

@@ -1,0 +1,122 @@
+"""The plan of a study, derived from its validated config: models, pairs, pair types and pair blocks.
+
+Model ids are ``{arch}-{dataset}-{sampler}-s{seed}``. Pairs are formed within one experiment (one
+architecture on one data set). A pair's left endpoint is the sampler that comes first in
+:data:`SAMPLER_ORDER` (the paper's order, flattest first), so pair types read as in the paper: R-R, R-S,
+S-S, R-A, S-A, A-A.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["SAMPLER_LETTER", "SAMPLER_ORDER", "ModelPlan", "Pair", "models", "pair_blocks", "pairs"]
+
+SAMPLER_ORDER = ("rsgd", "sgd", "adv", "sam", "esgd", "adam")
+SAMPLER_LETTER = {"rsgd": "R", "sgd": "S", "adv": "A", "sam": "M", "esgd": "E", "adam": "D"}
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    """Everything a training job needs to know about one model."""
+
+    model_id: str
+    experiment: str
+    arch: str
+    dataset: str
+    sampler: str
+    seed: int
+    model_options: dict[str, Any] = field(hash=False)
+    training: dict[str, Any] = field(hash=False)
+    sampler_options: dict[str, Any] = field(hash=False)
+
+
+@dataclass(frozen=True)
+class Pair:
+    """An ordered pair of models of one experiment; ``right`` is aligned to ``left``."""
+
+    left: str
+    right: str
+    pair_type: str
+    experiment: str
+
+    @property
+    def pair_id(self) -> str:
+        return f"{self.left}__{self.right}"
+
+
+def models(config: dict[str, Any]) -> dict[str, ModelPlan]:
+    """All models of the study, by id, in config order."""
+    out: dict[str, ModelPlan] = {}
+    for exp in config["experiments"]:
+        name = f"{exp['arch']}-{exp['dataset']}"
+        training = {**config["training"], **exp.get("training", {})}
+        for sampler in exp["samplers"]:
+            options = {
+                **config["samplers"].get(sampler, {}),
+                **exp.get("sampler_options", {}).get(sampler, {}),
+            }
+            for seed in exp["seeds"]:
+                mid = f"{name}-{sampler}-s{seed}"
+                out[mid] = ModelPlan(
+                    mid,
+                    name,
+                    exp["arch"],
+                    exp["dataset"],
+                    sampler,
+                    int(seed),
+                    exp.get("model", {}),
+                    training,
+                    options,
+                )
+    return out
+
+
+def _pair_type(a: ModelPlan, b: ModelPlan) -> str:
+    return f"{SAMPLER_LETTER[a.sampler]}-{SAMPLER_LETTER[b.sampler]}"
+
+
+def pairs(config: dict[str, Any]) -> list[Pair]:
+    """The pairs of the study: every pair within each experiment, or ``geometry.pairs`` = k per pair type.
+
+    The k pairs of a type are a seeded random choice (``geometry.pair_seed``), so the choice is reproducible.
+    """
+    plans = models(config)
+    by_exp: dict[str, list[ModelPlan]] = {}
+    for plan in plans.values():
+        by_exp.setdefault(plan.experiment, []).append(plan)
+    rank = {s: i for i, s in enumerate(SAMPLER_ORDER)}
+    chosen: list[Pair] = []
+    k = config["geometry"]["pairs"]
+    rng = random.Random(config["geometry"]["pair_seed"])
+    for exp, members in by_exp.items():
+        typed: dict[str, list[Pair]] = {}
+        for a, b in itertools.combinations(members, 2):
+            if (rank[b.sampler], b.seed) < (rank[a.sampler], a.seed):
+                a, b = b, a
+            typed.setdefault(_pair_type(a, b), []).append(Pair(a.model_id, b.model_id, _pair_type(a, b), exp))
+        for ptype in sorted(typed, key=lambda t: [rank[s] for s in _samplers_of(t)]):
+            group = typed[ptype]
+            chosen += group if k == "all" else sorted(rng.sample(group, min(k, len(group))), key=group.index)
+    return chosen
+
+
+def _samplers_of(pair_type: str) -> list[str]:
+    inverse = {v: k for k, v in SAMPLER_LETTER.items()}
+    return [inverse[c] for c in pair_type.split("-")]
+
+
+def pair_blocks(config: dict[str, Any]) -> dict[str, list[Pair]]:
+    """Pairs grouped into jobs of ``geometry.block_size``: ``{experiment}-b{index:03d} -> pairs``."""
+    size = config["geometry"]["block_size"]
+    blocks: dict[str, list[Pair]] = {}
+    by_exp: dict[str, list[Pair]] = {}
+    for p in pairs(config):
+        by_exp.setdefault(p.experiment, []).append(p)
+    for exp, group in by_exp.items():
+        for i in range(0, len(group), size):
+            blocks[f"{exp}-b{i // size:03d}"] = group[i : i + size]
+    return blocks

@@ -1,0 +1,67 @@
+"""The study's tidy tables, assembled from the per-job outputs. Nothing is dropped silently: a model or a
+pair that is missing, or a solution above the train-error threshold, is flagged in a column and logged."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["SOLUTION_THRESHOLD", "barriers", "concat_csv", "models_table"]
+
+#: the paper keeps solutions with train error below 1% (App. A.1)
+SOLUTION_THRESHOLD = 0.01
+
+MODEL_COLUMNS = [
+    "model_id", "experiment", "arch", "dataset", "sampler", "seed", "status",
+    "train_error", "test_error", "train_loss", "test_loss", "is_solution", "wall_time_s", "device",
+]  # fmt: skip
+
+
+def models_table(metas: Iterable[dict[str, Any]], expected: Sequence[str]) -> pd.DataFrame:
+    """One row per model; ``is_solution`` is train error < 1%. Every id in ``expected`` must be present."""
+    rows = []
+    for m in metas:
+        rows.append(
+            {
+                **{k: m.get(k) for k in MODEL_COLUMNS},
+                "experiment": f"{m['arch']}-{m['dataset']}",
+                "is_solution": m["train_error"] < SOLUTION_THRESHOLD,
+            }
+        )
+    frame = pd.DataFrame(rows, columns=MODEL_COLUMNS)
+    missing = sorted(set(expected) - set(frame["model_id"]))
+    if missing:
+        raise ValueError(f"models missing from the tables: {missing}")
+    return frame
+
+
+def concat_csv(paths: Sequence[str]) -> pd.DataFrame:
+    """Concatenate per-job CSVs; an empty list gives an empty frame."""
+    frames = [pd.read_csv(p) for p in paths]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def barriers(paths: pd.DataFrame) -> pd.DataFrame:
+    """Per (pair, path): ``barrier`` = max train error along the path; ``barrier_excess`` = barrier minus the
+    mean of the two endpoints' train errors; the test-error maximum beside them."""
+    if paths.empty:
+        return pd.DataFrame(
+            columns=["experiment", "pair", "left", "right", "pair_type", "path", "barrier", "barrier_excess"]
+        )
+    keys = ["experiment", "pair", "left", "right", "pair_type", "path"]
+    rows = []
+    for key, g in paths.sort_values("x").groupby(keys, sort=False):
+        ends = (g["train_error"].iloc[0] + g["train_error"].iloc[-1]) / 2
+        rows.append(
+            {
+                **dict(zip(keys, key)),
+                "barrier": g["train_error"].max(),
+                "barrier_excess": g["train_error"].max() - ends,
+                "test_error_max": g["test_error"].max() if "test_error" in g else float("nan"),
+                "x_at_barrier": g["x"].iloc[int(g["train_error"].to_numpy().argmax())],
+                "n_points": len(g),
+            }
+        )
+    return pd.DataFrame(rows)
