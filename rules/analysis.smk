@@ -4,12 +4,18 @@ rule tables:
         local_energy=expand(f"{RESULTS}/models/{{m}}/local_energy.csv", m=MODELS),
         paths=expand(f"{RESULTS}/pairs/{{b}}.paths.csv", b=BLOCKS),
         distances=expand(f"{RESULTS}/pairs/{{b}}.distances.csv", b=BLOCKS),
+        bend_paths=expand(f"{RESULTS}/midpoints/{{p}}.paths.csv", p=MIDPOINT_PAIRS),
+        bend_distances=expand(
+            f"{RESULTS}/midpoints/{{p}}.distances.csv", p=MIDPOINT_PAIRS
+        ),
+        sections=expand(f"{RESULTS}/sections/{{p}}.csv", p=SECTION_PAIRS),
     output:
         models=f"{RESULTS}/tables/models.csv",
         local_energy=f"{RESULTS}/tables/local_energy.csv",
         paths=f"{RESULTS}/tables/paths.csv",
         distances=f"{RESULTS}/tables/distances.csv",
         barriers=f"{RESULTS}/tables/barriers.csv",
+        sections=f"{RESULTS}/tables/sections.csv",
     log:
         f"{RESULTS}/logs/tables.log",
     conda:

@@ -8,6 +8,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 from snakemake.exceptions import WorkflowError  # noqa: E402
 
 from toroids import study  # noqa: E402
+from toroids.figures import FIGURES as FIGURE_MANIFEST  # noqa: E402
 from toroids.config import ConfigError, load_schema, validate_config  # noqa: E402
 
 try:
@@ -23,16 +24,25 @@ except ConfigError as err:
 RESULTS = f"results/{config['study']}"
 MODELS = study.models(config)
 BLOCKS = study.pair_blocks(config)
+PAIRS = study.pairs(config)
+MIDPOINT_PAIRS = {
+    p.pair_id: p
+    for p in study.first_per_type(PAIRS, config["midpoints"]["pairs_per_type"])
+}
+SECTION_PAIRS = {
+    p.pair_id: p
+    for p in study.first_per_type(PAIRS, config["sections"]["pairs_per_type"])
+}
 EXPERIMENTS = sorted({m.experiment for m in MODELS.values()})
 
 FIGURES = [
     f"{RESULTS}/figures/{name}.{ext}"
-    for name in ["fig01_local_energy", "fig01_generalization", "fig02_geodesic_paths"]
+    for name in FIGURE_MANIFEST
     for ext in ("pdf", "png")
 ]
 TABLES = [
     f"{RESULTS}/tables/{name}.csv"
-    for name in ["models", "local_energy", "paths", "distances", "barriers"]
+    for name in ["models", "local_energy", "paths", "distances", "barriers", "sections"]
 ]
 
 
@@ -65,15 +75,7 @@ def model_data(wildcards):
 
 
 def block_pairs(wildcards):
-    return [
-        {
-            "left": p.left,
-            "right": p.right,
-            "pair_type": p.pair_type,
-            "experiment": p.experiment,
-        }
-        for p in BLOCKS[wildcards.block]
-    ]
+    return [pair_params(p) for p in BLOCKS[wildcards.block]]
 
 
 def block_models(wildcards):
@@ -82,6 +84,30 @@ def block_models(wildcards):
         "raw": [f"{model_dir(m)}/final.safetensors" for m in ids],
         "normalized": [f"{model_dir(m)}/normalized.safetensors" for m in ids],
     }
+
+
+def pair_params(pair):
+    return {
+        "left": pair.left,
+        "right": pair.right,
+        "pair_type": pair.pair_type,
+        "experiment": pair.experiment,
+    }
+
+
+def pair_inputs(pairs):
+    """Input function: the raw and normalized checkpoints of the pair named by the ``pair`` wildcard."""
+
+    def inputs(wildcards):
+        p = pairs[wildcards.pair]
+        return {
+            "left": f"{model_dir(p.left)}/final.safetensors",
+            "right": f"{model_dir(p.right)}/final.safetensors",
+            "left_n": f"{model_dir(p.left)}/normalized.safetensors",
+            "right_n": f"{model_dir(p.right)}/normalized.safetensors",
+        }
+
+    return inputs
 
 
 def block_data(wildcards):

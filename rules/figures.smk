@@ -1,6 +1,6 @@
 rule fig01_local_energy:
     input:
-        f"{RESULTS}/tables/local_energy.csv",
+        local_energy=f"{RESULTS}/tables/local_energy.csv",
     output:
         pdf=f"{RESULTS}/figures/fig01_local_energy.pdf",
         png=report(
@@ -13,7 +13,7 @@ rule fig01_local_energy:
     conda:
         "../envs/plot.yaml"
     script:
-        "../workflow/scripts/fig01_local_energy.py"
+        "../workflow/scripts/figure.py"
 
 
 rule fig01_generalization:
@@ -34,22 +34,76 @@ rule fig01_generalization:
     params:
         sigma_star=config["local_energy"]["sigma_star"],
     script:
-        "../workflow/scripts/fig01_generalization.py"
+        "../workflow/scripts/figure.py"
 
 
-rule fig02_geodesic_paths:
+rule fig02_paths:
     input:
-        f"{RESULTS}/tables/paths.csv",
+        paths=f"{RESULTS}/tables/paths.csv",
     output:
-        pdf=f"{RESULTS}/figures/fig02_geodesic_paths.pdf",
+        pdf=f"{RESULTS}/figures/fig02_paths.pdf",
         png=report(
-            f"{RESULTS}/figures/fig02_geodesic_paths.png",
-            caption="../report/fig02_geodesic_paths.rst",
+            f"{RESULTS}/figures/fig02_paths.png",
+            caption="../report/fig02_paths.rst",
             category="Paths",
         ),
     log:
-        f"{RESULTS}/logs/figures/fig02_geodesic_paths.log",
+        f"{RESULTS}/logs/figures/fig02_paths.log",
     conda:
         "../envs/plot.yaml"
     script:
-        "../workflow/scripts/fig02_geodesic_paths.py"
+        "../workflow/scripts/figure.py"
+
+
+rule fig03_bend_paths:
+    input:
+        paths=f"{RESULTS}/tables/paths.csv",
+    output:
+        pdf=f"{RESULTS}/figures/fig03_bend_paths.pdf",
+        png=report(
+            f"{RESULTS}/figures/fig03_bend_paths.png",
+            caption="../report/fig03_bend_paths.rst",
+            category="Paths",
+        ),
+    log:
+        f"{RESULTS}/logs/figures/fig03_bend_paths.log",
+    conda:
+        "../envs/plot.yaml"
+    script:
+        "../workflow/scripts/figure.py"
+
+
+rule fig04_sections:
+    input:
+        sections=f"{RESULTS}/tables/sections.csv",
+    output:
+        pdf=f"{RESULTS}/figures/fig04_sections.pdf",
+        png=report(
+            f"{RESULTS}/figures/fig04_sections.png",
+            caption="../report/fig04_sections.rst",
+            category="Sections",
+        ),
+    log:
+        f"{RESULTS}/logs/figures/fig04_sections.log",
+    conda:
+        "../envs/plot.yaml"
+    script:
+        "../workflow/scripts/figure.py"
+
+
+rule fig05_distances:
+    input:
+        distances=f"{RESULTS}/tables/distances.csv",
+    output:
+        pdf=f"{RESULTS}/figures/fig05_distances.pdf",
+        png=report(
+            f"{RESULTS}/figures/fig05_distances.png",
+            caption="../report/fig05_distances.rst",
+            category="Distances",
+        ),
+    log:
+        f"{RESULTS}/logs/figures/fig05_distances.log",
+    conda:
+        "../envs/plot.yaml"
+    script:
+        "../workflow/scripts/figure.py"

@@ -17,3 +17,45 @@ rule pair_block:
         device=config["device"],
     script:
         "../workflow/scripts/pair_block.py"
+
+
+rule midpoint:
+    input:
+        unpack(pair_inputs(MIDPOINT_PAIRS)),
+    output:
+        paths=f"{RESULTS}/midpoints/{{pair}}.paths.csv",
+        distances=f"{RESULTS}/midpoints/{{pair}}.distances.csv",
+    log:
+        f"{RESULTS}/logs/midpoint/{{pair}}.log",
+    conda:
+        "../envs/torch.yaml"
+    threads: config["threads"]
+    params:
+        pair=lambda w: pair_params(MIDPOINT_PAIRS[w.pair]),
+        data=lambda w: data_params(MODELS[MIDPOINT_PAIRS[w.pair].left].dataset),
+        midpoint=config["midpoints"],
+        n_points=config["geometry"]["n_points"],
+        evaluate=config["evaluate"],
+        device=config["device"],
+    script:
+        "../workflow/scripts/midpoint.py"
+
+
+rule section:
+    input:
+        unpack(pair_inputs(SECTION_PAIRS)),
+    output:
+        f"{RESULTS}/sections/{{pair}}.csv",
+    log:
+        f"{RESULTS}/logs/section/{{pair}}.log",
+    conda:
+        "../envs/torch.yaml"
+    threads: config["threads"]
+    params:
+        pair=lambda w: pair_params(SECTION_PAIRS[w.pair]),
+        data=lambda w: data_params(MODELS[SECTION_PAIRS[w.pair].left].dataset),
+        sections=config["sections"],
+        evaluate=config["evaluate"],
+        device=config["device"],
+    script:
+        "../workflow/scripts/section.py"

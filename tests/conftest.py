@@ -13,8 +13,7 @@ def default_config() -> dict:
     return copy.deepcopy(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()))
 
 
-@pytest.fixture
-def blobs():
+def make_blobs():
     """A small separable 4-class problem as a toroids Dataset (no files needed)."""
     import torch
 
@@ -27,3 +26,8 @@ def blobs():
     perm = torch.randperm(len(y), generator=g)
     x, y = x[perm], y[perm]
     return Dataset("blobs", x[:180], y[:180], x[180:], y[180:], 4)
+
+
+@pytest.fixture
+def blobs():
+    return make_blobs()

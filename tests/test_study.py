@@ -39,3 +39,12 @@ def test_k_pairs_per_type_is_seeded():
     c = pairs(_cfg(["sgd"], list(range(6)), pairs=3, pair_seed=2))
     assert a == b and len(a) == 3
     assert a != c
+
+
+def test_first_per_type():
+    from toroids.study import first_per_type
+
+    ps = pairs(_cfg(["sgd"], [0, 1, 2, 3]))
+    assert first_per_type(ps, 2) == ps[:2]
+    assert first_per_type(ps, "all") == ps
+    assert first_per_type(ps, 0) == []

@@ -155,8 +155,14 @@ def geodesic(ma: nn.Module, mb: nn.Module) -> float:
 
 
 def max_diff(ma: nn.Module, mb: nn.Module) -> float:
+    """Largest state-dict difference, relative to each tensor's scale where that exceeds 1."""
     sa, sb = ma.state_dict(), mb.state_dict()
-    return max(float((sa[k].double() - sb[k].double()).abs().max()) for k in sa if sa[k].numel())
+    diffs = [
+        float((sa[k].double() - sb[k].double()).abs().max() / max(1.0, float(sb[k].double().abs().max())))
+        for k in sa
+        if sa[k].numel()
+    ]
+    return max(diffs)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -28,6 +28,13 @@ class Network(nn.Sequential):
         self.input_shape = tuple(int(s) for s in input_shape)
         self.spec = spec
 
+    def __getitem__(self, idx: int | slice) -> nn.Module:
+        # nn.Sequential rebuilds its own class for a slice, which needs input_shape and spec: a slice of a
+        # Network is a plain Sequential (its input shape is not this network's).
+        if isinstance(idx, slice):
+            return nn.Sequential(*list(self._modules.values())[idx])
+        return super().__getitem__(idx)
+
 
 Builder = Callable[..., list[nn.Module]]
 MODELS: dict[str, Builder] = {}

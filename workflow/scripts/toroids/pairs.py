@@ -9,7 +9,7 @@ largest train error along it (the paper's definition); ``barrier_excess`` subtra
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -17,15 +17,45 @@ from torch import nn
 
 from toroids import geometry, symmetry
 from toroids.evaluate import evaluate_many
+from toroids.study import PATHS
 
-__all__ = ["PATHS", "REPRESENTATIONS", "measure_pair"]
+__all__ = ["measure_pair", "representation_distances"]
 
-PATHS = ("linear", "linear_aligned", "geodesic_aligned")
-REPRESENTATIONS = ("raw", "aligned", "normalized", "normalized_aligned")
 
 
 def _state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach() for k, v in model.state_dict().items()}
+
+
+def representation_distances(
+    a: Mapping[str, torch.Tensor],
+    b: Mapping[str, torch.Tensor],
+    a_normalized: Mapping[str, torch.Tensor],
+    b_normalized: Mapping[str, torch.Tensor],
+    structure: symmetry.Structure,
+    perms: Sequence[symmetry.Permutation] | None = None,
+) -> dict[str, float]:
+    """Distances between two networks in every representation.
+
+    ``raw``, ``aligned``, ``normalized``, ``normalized_aligned``: per-parameter Euclidean distance over the
+    weight tensors (biases and BatchNorm excluded, as in the paper), b aligned to a when the name says so (the
+    permutation is always found on the normalized networks); ``geodesic``, ``geodesic_aligned``: the
+    geodesic distance on the toroid between the normalized networks. ``perms``: the alignment of b to a, if
+    already known.
+    """
+    if perms is None:
+        perms = symmetry.match_state(a_normalized, b_normalized, structure)
+    b_al = symmetry.permute_state(b, structure, perms)
+    bn_al = symmetry.permute_state(b_normalized, structure, perms)
+    weights = structure.sphere_keys()
+    return {
+        "raw": geometry.euclidean_distance(a, b, weights),
+        "aligned": geometry.euclidean_distance(a, b_al, weights),
+        "normalized": geometry.euclidean_distance(a_normalized, b_normalized, weights),
+        "normalized_aligned": geometry.euclidean_distance(a_normalized, bn_al, weights),
+        "geodesic": geometry.geodesic_distance(a_normalized, b_normalized, structure),
+        "geodesic_aligned": geometry.geodesic_distance(a_normalized, bn_al, structure),
+    }
 
 
 def measure_pair(
@@ -42,9 +72,8 @@ def measure_pair(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Return ``(path_rows, distance_rows)`` for one pair; ``right`` is aligned to ``left``.
 
-    Path rows: ``path, x, {split}_error, {split}_loss`` per point. Distance rows: ``representation,
-    distance`` with the per-parameter Euclidean distance over the weight tensors (biases and BatchNorm
-    excluded, as in the paper) and the geodesic distance of the normalized networks, unaligned and aligned.
+    Path rows: ``path, x, {split}_error, {split}_loss`` per point. Distance rows: ``between`` (endpoints),
+    ``representation`` and ``distance``, see :func:`representation_distances`.
     """
     structure = symmetry.structure(left)
     perms = symmetry.match(left_normalized, right_normalized)
@@ -52,15 +81,9 @@ def measure_pair(
     right_norm_aligned = symmetry.permute(right_normalized, perms)
     a, b, b_al = _state(left), _state(right), _state(right_aligned)
     an, bn, bn_al = _state(left_normalized), _state(right_normalized), _state(right_norm_aligned)
-
-    weights = [g.weight for g in structure.hidden] + [structure.output_weight]
     distances = [
-        {"representation": "raw", "distance": geometry.euclidean_distance(a, b, weights)},
-        {"representation": "aligned", "distance": geometry.euclidean_distance(a, b_al, weights)},
-        {"representation": "normalized", "distance": geometry.euclidean_distance(an, bn, weights)},
-        {"representation": "normalized_aligned", "distance": geometry.euclidean_distance(an, bn_al, weights)},
-        {"representation": "geodesic", "distance": geometry.geodesic_distance(an, bn, structure)},
-        {"representation": "geodesic_aligned", "distance": geometry.geodesic_distance(an, bn_al, structure)},
+        {"between": "endpoints", "representation": rep, "distance": d}
+        for rep, d in representation_distances(a, b, an, bn, structure, perms).items()
     ]
 
     builders = {

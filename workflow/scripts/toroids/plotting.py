@@ -22,9 +22,12 @@ import seaborn as sns  # noqa: E402
 __all__ = [
     "PAIR_COLOR",
     "SAMPLER_STYLE",
+    "figure_distances",
     "figure_generalization",
     "figure_local_energy",
     "figure_paths",
+    "figure_sections",
+    "prepare_distances",
     "prepare_generalization",
     "prepare_paths",
     "save_figure",
@@ -40,18 +43,36 @@ SAMPLER_STYLE = {
     "adam": {"color": "#636363", "marker": "P", "label": "Adam"},
 }
 PAIR_COLOR = {
-    "S-S": "#2166ac", "A-A": "#d73027", "S-A": "#1a9850",
-    "R-R": "#000000", "R-S": "#c51b7d", "R-A": "#f46d43",
-}  # fmt: skip
+    "S-S": "#2166ac",
+    "A-A": "#d73027",
+    "S-A": "#1a9850",
+    "R-R": "#000000",
+    "R-S": "#c51b7d",
+    "R-A": "#f46d43",
+}
 PAIR_ORDER = ["R-R", "R-S", "S-S", "R-A", "S-A", "A-A"]
-PATH_TITLE = {"linear": "Linear", "linear_aligned": "Linear-Aligned", "geodesic_aligned": "Geodesic-Aligned"}
+PATH_TITLE = {
+    "linear": "Linear",
+    "linear_aligned": "Linear-Aligned",
+    "geodesic_aligned": "Geodesic-Aligned",
+    "linear_bend": "Linear, single bend",
+    "linear_aligned_bend": "Linear-Aligned, single bend",
+    "geodesic_aligned_bend": "Geodesic-Aligned, single bend",
+}
 
 
 def style() -> None:
     """One font family, sizes readable at a column's width."""
     sns.set_theme(context="paper", style="ticks", font="DejaVu Sans", font_scale=1.1)
-    plt.rcParams.update({"figure.dpi": 150, "savefig.dpi": 200, "axes.spines.top": False,
-                         "axes.spines.right": False, "legend.frameon": False})  # fmt: skip
+    plt.rcParams.update(
+        {
+            "figure.dpi": 150,
+            "savefig.dpi": 200,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "legend.frameon": False,
+        }
+    )
 
 
 def _sampler(s: str) -> dict[str, str]:
@@ -91,10 +112,22 @@ def figure_local_energy(le: pd.DataFrame) -> plt.Figure:
                 ax.plot(m["sigma"], 100 * m["delta_mean"], color=st["color"], alpha=0.25, lw=0.8)
             agg = g.groupby("sigma")["delta_mean"].agg(["mean", "std"]).reset_index().fillna(0)
             n = g["model_id"].nunique()
-            ax.plot(agg["sigma"], 100 * agg["mean"], color=st["color"], marker=st["marker"],
-                    ms=4, label=f"{st['label']} (n={n})")  # fmt: skip
-            ax.fill_between(agg["sigma"], 100 * (agg["mean"] - agg["std"]), 100 * (agg["mean"] + agg["std"]),
-                            color=st["color"], alpha=0.15, lw=0)  # fmt: skip
+            ax.plot(
+                agg["sigma"],
+                100 * agg["mean"],
+                color=st["color"],
+                marker=st["marker"],
+                ms=4,
+                label=f"{st['label']} (n={n})",
+            )
+            ax.fill_between(
+                agg["sigma"],
+                100 * (agg["mean"] - agg["std"]),
+                100 * (agg["mean"] + agg["std"]),
+                color=st["color"],
+                alpha=0.15,
+                lw=0,
+            )
         ax.set(title=exp, xlabel="noise amplitude σ", ylabel="local energy δE (train error, %)")
         ax.legend()
     fig.tight_layout()
@@ -123,9 +156,17 @@ def figure_generalization(points: pd.DataFrame, sigma_star: float) -> plt.Figure
         sub = points[points["experiment"] == exp]
         for sampler, g in sub.groupby("sampler"):
             st = _sampler(sampler)
-            ax.errorbar(100 * g["delta_mean"], 100 * g["test_error"], xerr=100 * g["delta_std"], ls="none",
-                        color=st["color"], marker=st["marker"], ms=6, capsize=2,
-                        label=st["label"])  # fmt: skip
+            ax.errorbar(
+                100 * g["delta_mean"],
+                100 * g["test_error"],
+                xerr=100 * g["delta_std"],
+                ls="none",
+                color=st["color"],
+                marker=st["marker"],
+                ms=6,
+                capsize=2,
+                label=st["label"],
+            )
         ax.set(title=exp, xlabel=f"local energy δE at σ = {sigma_star} (%)", ylabel="test error (%)")
         if (sub["delta_mean"] > 0).all():
             ax.set_xscale("log")
@@ -134,39 +175,196 @@ def figure_generalization(points: pd.DataFrame, sigma_star: float) -> plt.Figure
     return fig
 
 
-def prepare_paths(paths: pd.DataFrame, path: str) -> pd.DataFrame:
-    """Mean and standard deviation over pairs of the train error (%) at each x, per experiment, pair type."""
+def prepare_paths(paths: pd.DataFrame, path: str, n_grid: int = 41) -> pd.DataFrame:
+    """Mean and standard deviation over pairs of the train error (%) along one path family, per experiment
+    and pair type. Each pair's curve is interpolated onto ``n_grid`` common x values first (single-bend
+    paths put their bend at a pair-dependent x); for straight paths on the same grid this is the identity."""
     sub = paths[paths["path"] == path]
-    agg = (
-        sub.groupby(["experiment", "pair_type", "x"])["train_error"]
+    rows = []
+    for (exp, ptype), g in sub.groupby(["experiment", "pair_type"]):
+        xs_common = np.sort(g["x"].unique())
+        counts = g.groupby("pair")["x"].nunique()
+        # every pair on the same points (straight paths): use them as they are; else interpolate
+        same = len(xs_common) <= n_grid and (counts == len(xs_common)).all()
+        grid = xs_common if same else np.linspace(0.0, 1.0, n_grid)
+        curves = np.array(
+            [
+                np.interp(grid, c.sort_values("x")["x"], 100 * c.sort_values("x")["train_error"])
+                for _, c in g.groupby("pair")
+            ]
+        )
+        std = curves.std(axis=0, ddof=1) if len(curves) > 1 else np.zeros(len(grid))
+        for x, m, sd in zip(grid, curves.mean(axis=0), std):
+            rows.append(
+                {"experiment": exp, "pair_type": ptype, "x": x, "mean": m, "std": sd, "n": len(curves)}
+            )
+    return pd.DataFrame(rows, columns=["experiment", "pair_type", "x", "mean", "std", "n"])
+
+
+def _type_order(types: object) -> list[str]:
+    return sorted(types, key=lambda t: (PAIR_ORDER.index(t) if t in PAIR_ORDER else len(PAIR_ORDER), t))
+
+
+def figure_paths(paths: pd.DataFrame, families: tuple[str, ...]) -> plt.Figure:
+    """Train error (%) along each path family (columns), one row per experiment, one curve per pair type:
+    mean over pairs, band = standard deviation over pairs (paper Figs. 2, 3, 9, 10)."""
+    style()
+    exps = sorted(paths["experiment"].unique()) if len(paths) else []
+    nrow, ncol = max(1, len(exps)), len(families)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.8 * ncol, 3.2 * nrow), squeeze=False)
+    if not exps:
+        for ax in axes[0]:
+            _empty(ax, "no pairs in this study\n(a pair needs two models of one experiment)")
+        return fig
+    for r, exp in enumerate(exps):
+        for c, fam in enumerate(families):
+            ax = axes[r, c]
+            agg = prepare_paths(paths[paths["experiment"] == exp], fam)
+            if agg.empty:
+                _empty(ax, f"{PATH_TITLE.get(fam, fam)}: not computed")
+                continue
+            for t in _type_order(agg["pair_type"].unique()):
+                g = agg[agg["pair_type"] == t]
+                col = _pair_color(t)
+                ax.plot(g["x"], g["mean"], color=col, lw=1.5, label=f"{t} (n={int(g['n'].max())})")
+                ax.fill_between(
+                    g["x"], g["mean"] - g["std"], g["mean"] + g["std"], color=col, alpha=0.15, lw=0
+                )
+            ax.set(title=f"{exp}: {PATH_TITLE.get(fam, fam)}", xlim=(0, 1))
+            ax.set_ylim(bottom=0)
+            if r == nrow - 1:
+                ax.set_xlabel("position along the path (rescaled distance)")
+            if c == 0:
+                ax.set_ylabel("train error (%)")
+            ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+#: which single-bend variant's midpoint is used for the midpoint distances of each representation
+MIDPOINT_VARIANT = {
+    "raw": "linear",
+    "aligned": "linear_aligned",
+    "normalized": "linear",
+    "normalized_aligned": "geodesic_aligned",
+}
+REPRESENTATION_STYLE = {
+    "raw": ("Raw", "#bdbdbd", "o"),
+    "aligned": ("Aligned", "#636363", "s"),
+    "normalized": ("Normalized", "#9ecae1", "^"),
+    "normalized_aligned": ("Normalized-Aligned", "#08519c", "D"),
+}
+BETWEEN_TITLE = {
+    "endpoints": "endpoint – endpoint",
+    "left_midpoint": "left endpoint – optimized midpoint",
+    "right_midpoint": "right endpoint – optimized midpoint",
+}
+
+
+def prepare_distances(distances: pd.DataFrame) -> pd.DataFrame:
+    """Mean and standard deviation over pairs of the per-parameter distance, per experiment, ``between``,
+    pair type and representation; midpoint rows use the variant of :data:`MIDPOINT_VARIANT`."""
+    d = distances[distances["representation"].isin(list(REPRESENTATION_STYLE))].copy()
+    if "variant" in d:
+        keep = d["variant"].isna() | (d["variant"] == d["representation"].map(MIDPOINT_VARIANT))
+        d = d[keep]
+    return (
+        d.groupby(["experiment", "between", "pair_type", "representation"])["distance"]
         .agg(mean="mean", std="std", n="count")
+        .fillna({"std": 0.0})
         .reset_index()
     )
-    agg["std"] = agg["std"].fillna(0.0)
-    agg[["mean", "std"]] *= 100
-    return agg
 
 
-def figure_paths(paths: pd.DataFrame, path: str = "geodesic_aligned") -> plt.Figure:
-    """Train error (%) along one path family, one panel per experiment, one curve per pair type (mean over
-    pairs, band = standard deviation over pairs)."""
+def figure_distances(distances: pd.DataFrame) -> plt.Figure:
+    """Per-parameter Euclidean distances by pair type in four representations (paper Figs. 5 and 17):
+    endpoint–endpoint, and each endpoint to the optimized midpoint; error bars = std over pairs."""
     style()
-    agg = prepare_paths(paths, path) if len(paths) else pd.DataFrame()
+    agg = prepare_distances(distances) if len(distances) else pd.DataFrame()
     exps = sorted(agg["experiment"].unique()) if len(agg) else []
-    fig, axes = plt.subplots(1, max(1, len(exps)), figsize=(4.2 * max(1, len(exps)), 3.4), squeeze=False)
+    betweens = [b for b in BETWEEN_TITLE if len(agg) and b in set(agg["between"])] or ["endpoints"]
+    fig, axes = plt.subplots(
+        max(1, len(exps)), len(betweens), figsize=(4 * len(betweens), 3.3 * max(1, len(exps))), squeeze=False
+    )
     if not exps:
-        _empty(axes[0, 0], "no pairs in this study (a pair needs two models of one experiment)")
-    for ax, exp in zip(axes[0], exps):
-        sub = agg[agg["experiment"] == exp]
-        types = sorted(sub["pair_type"].unique(), key=lambda t: (PAIR_ORDER + [t]).index(t))
-        for t in types:
-            g = sub[sub["pair_type"] == t]
-            c = _pair_color(t)
-            ax.plot(g["x"], g["mean"], color=c, marker=".", label=f"{t} (n={int(g['n'].max())})")
-            ax.fill_between(g["x"], g["mean"] - g["std"], g["mean"] + g["std"], color=c, alpha=0.15, lw=0)
-        ax.set(title=f"{exp}: {PATH_TITLE.get(path, path)}", xlabel="position along the path x",
-               ylabel="train error (%)", xlim=(0, 1))  # fmt: skip
-        ax.set_ylim(bottom=0)
-        ax.legend()
+        _empty(axes[0, 0], "no pairs in this study")
+        return fig
+    for r, exp in enumerate(exps):
+        for c, between in enumerate(betweens):
+            ax = axes[r, c]
+            sub = agg[(agg["experiment"] == exp) & (agg["between"] == between)]
+            types = _type_order(sub["pair_type"].unique())
+            pos = {t: i for i, t in enumerate(types)}
+            for j, (rep, (label, col, mk)) in enumerate(REPRESENTATION_STYLE.items()):
+                g = sub[sub["representation"] == rep]
+                x = np.array([pos[t] for t in g["pair_type"]]) + (j - 1.5) * 0.12
+                ax.errorbar(
+                    x, g["mean"], yerr=g["std"], ls="none", marker=mk, color=col, capsize=2, label=label
+                )
+            ax.set_xticks(range(len(types)), types)
+            ax.set_xlim(-0.5, len(types) - 0.5)
+            ax.set(title=f"{exp}: {BETWEEN_TITLE[between]}", ylim=(0, None))
+            if c == 0:
+                ax.set_ylabel("distance (per parameter)")
+            if r == 0 and c == 0:
+                ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+#: contour levels of the paper's 2-D sections, train error in % (digest §5.4)
+SECTION_LEVELS = [0, 0.025, 0.091, 0.33, 1.2, 4.5, 16, 60, 100]
+
+
+def figure_sections(sections: pd.DataFrame) -> plt.Figure:
+    """Train error (%) on the Gram–Schmidt plane through left, right and right-aligned (paper Figs. 4, 12–16):
+    one row per section, one column per representation; the paper's log-spaced contour levels; the dashed
+    curve is the straight path (raw) or the projected geodesic (normalized) from left to right-aligned."""
+    style()
+    pairs_ = list(dict.fromkeys(sections["pair"])) if len(sections) else []
+    reps = list(dict.fromkeys(sections["representation"])) if len(sections) else ["raw"]
+    fig, axes = plt.subplots(
+        max(1, len(pairs_)), len(reps), figsize=(4.3 * len(reps), 3.8 * max(1, len(pairs_))), squeeze=False
+    )
+    if not pairs_:
+        _empty(axes[0, 0], "no sections in this study")
+        return fig
+    cmap = plt.get_cmap("viridis", len(SECTION_LEVELS) - 1)
+    norm = matplotlib.colors.BoundaryNorm(SECTION_LEVELS, cmap.N)
+    for r, pair in enumerate(pairs_):
+        for c, rep in enumerate(reps):
+            ax = axes[r, c]
+            sub = sections[(sections["pair"] == pair) & (sections["representation"] == rep)]
+            grid = sub[sub["kind"] == "grid"].pivot(index="beta", columns="alpha", values="train_error")
+            cs = ax.contourf(
+                grid.columns, grid.index, 100 * grid.to_numpy(), levels=SECTION_LEVELS, cmap=cmap, norm=norm
+            )
+            path = sub[sub["kind"] == "path"]
+            ax.plot(path["alpha"], path["beta"], "w--", lw=1.2)
+            pts = sub[sub["kind"] == "point"].set_index("name")
+            left, right = sub["left"].iloc[0], sub["right"].iloc[0]
+            for name, model_id in (("left", left), ("right", right), ("right_aligned", right)):
+                st = _sampler(model_id.rsplit("-", 2)[-2])
+                ax.plot(
+                    pts.loc[name, "alpha"],
+                    pts.loc[name, "beta"],
+                    marker=st["marker"],
+                    color=st["color"],
+                    mec="white",
+                    ms=9,
+                    ls="none",
+                )
+                ax.annotate(
+                    name.replace("_", " "),
+                    (pts.loc[name, "alpha"], pts.loc[name, "beta"]),
+                    textcoords="offset points",
+                    xytext=(5, 5),
+                    color="white",
+                    fontsize="small",
+                )
+            ax.set(title=f"{sub['pair_type'].iloc[0]} {rep}\n{left} ← {right}", xlabel="α", ylabel="β")
+            ax.title.set_fontsize("small")
+            bar = fig.colorbar(cs, ax=ax, label="train error (%)", ticks=SECTION_LEVELS)
+            bar.ax.set_yticklabels([f"{v:g}" for v in SECTION_LEVELS])
     fig.tight_layout()
     return fig

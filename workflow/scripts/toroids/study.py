@@ -13,7 +13,25 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["SAMPLER_LETTER", "SAMPLER_ORDER", "ModelPlan", "Pair", "models", "pair_blocks", "pairs"]
+__all__ = [
+    "BEND_PATHS",
+    "PATHS",
+    "REPRESENTATIONS",
+    "SAMPLER_LETTER",
+    "SAMPLER_ORDER",
+    "ModelPlan",
+    "Pair",
+    "first_per_type",
+    "models",
+    "pair_blocks",
+    "pairs",
+]
+
+#: path families between the two endpoints of a pair, and through an optimized midpoint (single bend)
+PATHS = ("linear", "linear_aligned", "geodesic_aligned")
+BEND_PATHS = tuple(f"{p}_bend" for p in PATHS)  # midpoint.bend_path
+#: representations in which distances are measured (pairs.representation_distances)
+REPRESENTATIONS = ("raw", "aligned", "normalized", "normalized_aligned", "geodesic", "geodesic_aligned")
 
 SAMPLER_ORDER = ("rsgd", "sgd", "adv", "sam", "esgd", "adam")
 SAMPLER_LETTER = {"rsgd": "R", "sgd": "S", "adv": "A", "sam": "M", "esgd": "E", "adam": "D"}
@@ -120,3 +138,17 @@ def pair_blocks(config: dict[str, Any]) -> dict[str, list[Pair]]:
         for i in range(0, len(group), size):
             blocks[f"{exp}-b{i // size:03d}"] = group[i : i + size]
     return blocks
+
+
+def first_per_type(all_pairs: list[Pair], k: int | str) -> list[Pair]:
+    """The first ``k`` pairs of each (experiment, pair type), or all of them for ``k = 'all'``."""
+    if k == "all":
+        return list(all_pairs)
+    seen: dict[tuple[str, str], int] = {}
+    out = []
+    for p in all_pairs:
+        n = seen.get((p.experiment, p.pair_type), 0)
+        if n < int(k):
+            out.append(p)
+            seen[(p.experiment, p.pair_type)] = n + 1
+    return out

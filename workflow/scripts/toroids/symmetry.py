@@ -19,12 +19,13 @@ Methods paragraph (README)
     n_k is the L2 norm of its incoming weights only (the weight row, or the flattened ``in×k×k`` filter),
     taken after layer l−1's compensation was applied to them. The unit's weight row and bias are multiplied by
     c_k = 1/n_k. The input columns of layer l+1 that read unit k are multiplied by n_k; after a conv→flatten
-    these are the whole block of H·W columns of channel k. Batch norm is evaluated in eval mode (running
+    these are the whole block of H·W columns of channel k (after a sign activation, whose output does not
+    change, they are left as they are). Batch norm is evaluated in eval mode (running
     statistics), and a BN layer on the unit's path has its per-channel tensors rescaled so that the BN output
     is also multiplied by c_k: running_mean ×c_k, β ×c_k, γ ×c_k, and running_var ← c_k²(running_var + ε) − ε,
     which scales var + ε by exactly c_k² and so keeps the eval-mode function exact, ε included. If that
     running_var would become negative (a near-constant channel with n_k > 1), it is set to 0 and γ absorbs the
-    remainder: γ ← γ·sqrt((0 + ε)/(running_var + ε)). The last layer is rescaled globally: its weight and
+    remainder: γ ← γ·sqrt(ε/(running_var + ε)). The last layer is rescaled globally: its weight and
     bias are multiplied by sqrt(H_L)/‖W_L‖_F, where H_L is the number of outputs. This changes the logits by a
     positive factor and leaves the argmax unchanged. A unit whose weights are all zero is left as it is.
     *Alignment* (Algorithm 2) works on normalized copies of both networks. Layer by layer, from the first

@@ -11,7 +11,7 @@ import os
 import platform
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,18 +97,21 @@ def train(
     checkpoint: str | os.PathLike[str] | None = None,
     log: Log = print,
     chunk_size: int = 8192,
+    init_state: Mapping[str, torch.Tensor] | None = None,
 ) -> TrainResult:
     """Train one model with ``sampler``; resume from ``checkpoint`` when it exists, and keep it updated.
 
-    Raises :class:`toroids.samplers.TrainingDiverged` on a NaN/inf loss.
+    ``init_state`` starts every network from the given weights instead of a random initialization (e.g. the
+    midpoint of a single-bend path). Raises :class:`toroids.samplers.TrainingDiverged` on a NaN/inf loss.
     """
     torch.manual_seed(seed)
 
     def factory(replica: int) -> Network:
         # replica 0 is the model's own seed; further replicas get independent, reproducible initializations
-        return build_model(
-            arch, data.input_shape, data.n_classes, seed=seed * 7919 + replica, **model_options
-        )
+        net = build_model(arch, data.input_shape, data.n_classes, seed=seed * 7919 + replica, **model_options)
+        if init_state is not None:
+            net.load_state_dict(init_state)
+        return net
 
     cls = get_sampler(sampler)
     algo = cls(factory, data, sampler_options, epochs=epochs, batch_size=batch_size, seed=seed, device=device)
