@@ -25,3 +25,30 @@ rule tables:
         sigma_star=config["local_energy"]["sigma_star"],
     script:
         "../workflow/scripts/tables.py"
+
+
+rule analysis:
+    input:
+        models=f"{RESULTS}/tables/models.csv",
+        local_energy=f"{RESULTS}/tables/local_energy.csv",
+        barriers=f"{RESULTS}/tables/barriers.csv",
+        distances=f"{RESULTS}/tables/distances.csv",
+        sharpness=expand(f"{RESULTS}/models/{{m}}/sharpness.csv", m=MODELS),
+    output:
+        correlations=f"{RESULTS}/tables/correlations.csv",
+        sharpness=f"{RESULTS}/tables/sharpness.csv",
+        distance_barrier=f"{RESULTS}/tables/distance_barrier.csv",
+        claims=report(
+            f"{RESULTS}/tables/claims.csv",
+            caption="../report/claims.rst",
+            category="Claims",
+        ),
+    log:
+        f"{RESULTS}/logs/analysis.log",
+    conda:
+        "../envs/plot.yaml"
+    params:
+        sigma_star=config["local_energy"]["sigma_star"],
+        stats=config["stats"],
+    script:
+        "../workflow/scripts/analysis.py"

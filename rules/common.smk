@@ -42,7 +42,18 @@ FIGURES = [
 ]
 TABLES = [
     f"{RESULTS}/tables/{name}.csv"
-    for name in ["models", "local_energy", "paths", "distances", "barriers", "sections"]
+    for name in [
+        "models",
+        "local_energy",
+        "paths",
+        "distances",
+        "barriers",
+        "sections",
+        "correlations",
+        "sharpness",
+        "distance_barrier",
+        "claims",
+    ]
 ]
 
 

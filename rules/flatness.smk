@@ -16,3 +16,23 @@ rule local_energy:
         chunk_size=config["evaluate"]["chunk_size"],
     script:
         "../workflow/scripts/local_energy.py"
+
+
+rule sharpness:
+    input:
+        weights=f"{RESULTS}/models/{{model_id}}/final.safetensors",
+        meta=f"{RESULTS}/models/{{model_id}}/meta.json",
+    output:
+        f"{RESULTS}/models/{{model_id}}/sharpness.csv",
+    log:
+        f"{RESULTS}/logs/sharpness/{{model_id}}.log",
+    conda:
+        "../envs/torch.yaml"
+    threads: config["threads"]
+    params:
+        data=model_data,
+        sharpness=config["sharpness"],
+        device=config["device"],
+        chunk_size=config["evaluate"]["chunk_size"],
+    script:
+        "../workflow/scripts/sharpness.py"

@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from toroids.figures import FIGURES
+from toroids.study import BEND_PATHS, PATHS
+
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--workflow-profile", "none"]
 
@@ -26,6 +29,8 @@ TINY = {
     ],
     "training": {"epochs": 12, "batch_size": 64},
     "geometry": {"n_points": 5},
+    "midpoints": {"epochs": 3},
+    "sections": {"resolution": 5},
     "local_energy": {"sigmas": [0.0, 0.2, 0.4], "n_samples": 4, "sigma_star": 0.4},
 }
 
@@ -41,8 +46,8 @@ def run(args, cwd, config=TINY, timeout=600):
 def test_dry_run_lists_every_rule(tmp_path):
     out = run(["-n", "--quiet", "rules"], tmp_path)
     assert out.returncode == 0, out.stderr
-    for rule in ["train", "canonicalize", "local_energy", "pair_block", "tables", "fig01_local_energy",
-                 "fig01_generalization", "fig02_geodesic_paths", "all"]:  # fmt: skip
+    rules = ["train", "canonicalize", "local_energy", "pair_block", "midpoint", "section", "tables", "all"]
+    for rule in [*rules, *FIGURES]:
         assert rule in out.stdout, rule
 
 
@@ -70,7 +75,7 @@ def test_tiny_study_end_to_end(tmp_path):
     out = run(["--cores", "2"], tmp_path)
     assert out.returncode == 0, out.stderr[-4000:]
     res = tmp_path / "results" / "tiny"
-    for name in ["fig01_local_energy", "fig01_generalization", "fig02_geodesic_paths"]:
+    for name in FIGURES:
         for ext, magic in (("png", b"\x89PNG"), ("pdf", b"%PDF")):
             f = res / "figures" / f"{name}.{ext}"
             assert f.read_bytes()[:4] == magic and f.stat().st_size > 5000, f
@@ -79,7 +84,7 @@ def test_tiny_study_end_to_end(tmp_path):
     models = pd.read_csv(res / "tables" / "models.csv")
     assert len(models) == 2 and (models["status"] == "ok").all()
     barriers = pd.read_csv(res / "tables" / "barriers.csv")
-    assert set(barriers["path"]) == {"linear", "linear_aligned", "geodesic_aligned"} and len(barriers) == 3
+    assert set(barriers["path"]) == set(PATHS) | set(BEND_PATHS) and len(barriers) == 6
     log = (res / "logs" / "train" / "mlp-digits-sgd-s0.log").read_text()
     assert "epoch   12/12" in log
     report = run(["--report", str(tmp_path / "report.html")], tmp_path)

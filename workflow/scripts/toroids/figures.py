@@ -71,16 +71,9 @@ FIGURES: dict[str, Figure] = {
 
 def load_tables(paths: Mapping[str, str]) -> dict[str, Any]:
     """Read each named CSV into a DataFrame; an empty file gives an empty frame."""
-    import pandas as pd
-    from pandas.errors import EmptyDataError
+    from toroids.tables import read_or_empty
 
-    out = {}
-    for name, path in paths.items():
-        try:
-            out[name] = pd.read_csv(path)
-        except EmptyDataError:
-            out[name] = pd.DataFrame()
-    return out
+    return {name: read_or_empty(path) for name, path in paths.items()}
 
 
 def render(name: str, tables: Mapping[str, str], params: Mapping[str, Any], pdf: str, png: str) -> None:

@@ -144,3 +144,7 @@ def vgg16_bn(input_shape: tuple[int, ...], n_classes: int, width: float = 1.0):
     layers.append(nn.Flatten())
     layers.append(nn.Linear(_flat_size(layers, input_shape), n_classes))
     return layers
+
+
+# The binary architectures register themselves on import (they need this module's registry).
+from toroids import binary  # noqa: E402, F401

@@ -271,9 +271,19 @@ class _Chain(NamedTuple):
     not_scalable: fx.Node | None  # first op that forbids a global output rescale, if any
 
 
+class _Tracer(fx.Tracer):
+    """Keeps subclasses of the producers (e.g. binary layers that binarize their weight in ``forward``) and
+    the allowed pass-through modules as single nodes, whatever module they are defined in."""
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        if isinstance(m, _PRODUCERS) or type(m).__name__ in PASS_THROUGH_MODULES:
+            return True
+        return super().is_leaf_module(m, qualname)
+
+
 def _derive(model: nn.Module, input_shape: tuple[int, ...]) -> Structure:
     try:
-        gm = fx.symbolic_trace(model)
+        gm = fx.GraphModule(model, _Tracer().trace(model))
     except Exception as err:  # fx raises many types for untraceable control flow
         raise UnsupportedGraphError(f"cannot trace {type(model).__name__} with torch.fx: {err}") from err
     first = next(iter(model.parameters()), None)
@@ -390,6 +400,8 @@ class _Graph:
                     q, f"conv reads a tensor of shape {s_in}; expected (N, {size}, ...) unflattened"
                 )
             consumer = Coupled(f"{q.target}.weight", 1, 1)
+        if m.bias is not None and getattr(m, "weight_degree", 1) != 1:
+            raise self.fail(p, "a layer whose output does not scale with its weights cannot have a bias")
         own = [Coupled(f"{p.target}.bias", 0)] if m.bias is not None else []
         for bn in ch.batchnorms:
             own += [Coupled(k, 0, bn.block) for k in bn.keys]
@@ -409,7 +421,9 @@ class _Graph:
             s = _shape(p)
             if s is None or len(s) != 2:
                 raise self.fail(p, f"Linear output of shape {s}; units must be dim 1 of an (N, H) tensor")
-        cur, block, degree, odd = p, 1, 1, True
+        # A binary layer computes with sign(w): its output does not scale with its latent weights
+        # (weight_degree 0) and is odd in them.
+        cur, block, degree, odd = p, 1, getattr(self.modules[p.target], "weight_degree", 1), True
         bns: list[BatchNormRef] = []
         not_scalable: fx.Node | None = None
         while True:
@@ -599,8 +613,9 @@ def _cosines(a: Tensor, b: Tensor) -> np.ndarray:
 
 def match_state(reference: State, state: State, s: Structure, *, signs: bool = False) -> list[Permutation]:
     """Algorithm 2 on two (normalized) state dicts: per hidden layer, from the first, the permutation of
-    ``state``'s units maximizing Σ_k cos(ref row k, row π(k)) (|cos| and a sign flip where cos < 0 if
-    ``signs``), each computed after the previous layers' permutations were applied to ``state``."""
+    ``state``'s units maximizing Σ_k cos(ref row k, row π(k)) (with ``signs``, in the layers whose units
+    have the sign-flip symmetry (``odd``): |cos|, and a flip where cos < 0), each computed after the
+    previous layers' permutations were applied to ``state``."""
     _check_state(reference, s)
     _check_state(state, s)
     work = dict(state)
@@ -611,10 +626,13 @@ def match_state(reference: State, state: State, s: Structure, *, signs: bool = F
                 f"{g.weight}: shapes {tuple(reference[g.weight].shape)} and {tuple(work[g.weight].shape)}"
             )
         cos = _cosines(reference[g.weight], work[g.weight])
-        rows, cols = linear_sum_assignment(np.abs(cos) if signs else cos, maximize=True)
+        # A sign flip is a symmetry only where every op up to the next layer is odd (e.g. sign, not ReLU
+        # or max-pooling): elsewhere the matching stays on plain cosines.
+        flips = signs and g.odd
+        rows, cols = linear_sum_assignment(np.abs(cos) if flips else cos, maximize=True)
         index = torch.as_tensor(cols[np.argsort(rows)], dtype=torch.long)
         flip = None
-        if signs:
+        if flips:
             flip = torch.as_tensor(np.where(cos[rows, cols] < 0, -1.0, 1.0)[np.argsort(rows)])
         perm = Permutation(index, flip)
         _transform(work, g, index=perm.index, sign=perm.signs)

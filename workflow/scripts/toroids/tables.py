@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["SOLUTION_THRESHOLD", "barriers", "concat_csv", "models_table"]
+__all__ = ["SOLUTION_THRESHOLD", "barriers", "concat_csv", "models_table", "read_or_empty"]
 
 #: the paper keeps solutions with train error below 1% (App. A.1)
 SOLUTION_THRESHOLD = 0.01
@@ -41,6 +41,16 @@ def concat_csv(paths: Sequence[str]) -> pd.DataFrame:
     """Concatenate per-job CSVs; an empty list gives an empty frame."""
     frames = [pd.read_csv(p) for p in paths]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def read_or_empty(path: str) -> pd.DataFrame:
+    """A CSV as a frame; a table written without rows (a study without pairs) gives an empty frame."""
+    from pandas.errors import EmptyDataError
+
+    try:
+        return pd.read_csv(path)
+    except EmptyDataError:
+        return pd.DataFrame()
 
 
 def barriers(paths: pd.DataFrame) -> pd.DataFrame:
