@@ -75,3 +75,14 @@ def test_experiment_override_changes_only_what_it_names(default_config):
 
     plan = next(iter(models(cfg).values()))
     assert plan.sampler_options == {"lr": 0.002, "momentum": 0.5, "nesterov": True}
+
+
+def test_schema_defaults_agree_with_the_samplers(default_config):
+    """The schema and the sampler classes state each option's default once each: they must agree."""
+    from toroids.samplers import SAMPLERS
+
+    cfg = validate_config(default_config)
+    assert set(cfg["samplers"]) == set(SAMPLERS)
+    for name, cls in SAMPLERS.items():
+        expected = {k: list(v) if isinstance(v, tuple) else v for k, v in cls.defaults.items()}
+        assert cfg["samplers"][name] == expected, name

@@ -10,16 +10,29 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from toroids.binary import clip_latent_, is_binary
 from toroids.data import Dataset
 from toroids.models import Network
 
-__all__ = ["Sampler", "TrainingDiverged", "batch_indices", "cosine_lr"]
+__all__ = [
+    "Sampler",
+    "TrainingDiverged",
+    "batch_indices",
+    "batch_loss",
+    "checked",
+    "cosine_lr",
+    "count_wrong",
+    "flatten_parameters",
+    "frozen_bn_stats",
+]
 
 ModelFactory = Callable[[int], Network]
 
@@ -48,6 +61,78 @@ def batch_indices(
     g = torch.Generator().manual_seed((seed * 1_000_003 + epoch) * 101 + stream)
     perm = torch.randperm(n, generator=g).to(device)
     yield from perm.split(batch_size)
+
+
+def batch_loss(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean loss of a minibatch: cross-entropy, or binary cross-entropy on the logit of a one-output net
+    (the same convention as :func:`toroids.evaluate.evaluate`)."""
+    if out.shape[1] == 1:
+        return F.binary_cross_entropy_with_logits(out[:, 0], y.to(out.dtype))
+    return F.cross_entropy(out, y)
+
+
+def count_wrong(out: torch.Tensor, y: torch.Tensor) -> int:
+    """Misclassified samples of a minibatch: argmax, or the sign of a one-output net."""
+    pred = (out[:, 0] > 0).long() if out.shape[1] == 1 else out.argmax(1)
+    return int((pred != y).sum())
+
+
+def checked(loss: torch.Tensor, epoch: int, step: int) -> float:
+    """``loss`` as a float; raises :class:`TrainingDiverged` when it is NaN or infinite."""
+    value = loss.item()
+    if not math.isfinite(value):
+        raise TrainingDiverged(epoch, step, value)
+    return value
+
+
+@contextmanager
+def frozen_bn_stats(module: nn.Module) -> Iterator[None]:
+    """Forward passes inside this block use batch statistics but leave every BatchNorm's running statistics
+    (and ``num_batches_tracked``) untouched: ``track_running_stats`` is switched off and then restored.
+
+    Used for the extra forward passes of SAM (at w + ε) and Entropy-SGD (the later SGLD steps), so that
+    running statistics are updated once per optimizer step, at the current weights.
+    """
+    bn = nn.modules.batchnorm._BatchNorm
+    bns = [m for m in module.modules() if isinstance(m, bn) and m.track_running_stats]
+    for m in bns:
+        m.track_running_stats = False
+    try:
+        yield
+    finally:
+        for m in bns:
+            m.track_running_stats = True
+
+
+@torch.no_grad()
+def flatten_parameters(modules: Sequence[nn.Module]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Move the parameters of same-architecture ``modules`` into the rows of one ``(len(modules), N)`` tensor.
+
+    Afterwards every parameter of module ``a`` is a view of row ``a`` of the returned ``flat`` tensor, and its
+    ``.grad`` a view of row ``a`` of the returned ``grad`` tensor (zeros), so that ``backward`` accumulates
+    in place into ``grad``. An update of ``flat`` (one fused op, or an optimizer over ``[flat]`` with
+    ``flat.grad = grad``) is then an update of every module, and ``load_state_dict`` (which copies in place)
+    writes into ``flat``. Call it after moving the modules to their device.
+    """
+    params = [list(m.parameters()) for m in modules]
+    first = params[0]
+    if any(len(ps) != len(first) or any(p.shape != q.shape for p, q in zip(ps, first)) for ps in params):
+        raise ValueError("flatten_parameters: the modules do not have the same parameter shapes")
+    dtypes, devices = {p.dtype for ps in params for p in ps}, {p.device for ps in params for p in ps}
+    if len(dtypes) != 1 or len(devices) != 1:
+        raise ValueError(f"flatten_parameters: mixed dtypes {dtypes} or devices {devices}")
+    n = sum(p.numel() for p in first)
+    flat = torch.empty(len(modules), n, dtype=dtypes.pop(), device=devices.pop())
+    grad = torch.zeros_like(flat)
+    for a, ps in enumerate(params):
+        off = 0
+        for p in ps:
+            k = p.numel()
+            flat[a, off : off + k].copy_(p.reshape(-1))
+            p.data = flat[a, off : off + k].view_as(p)
+            p.grad = grad[a, off : off + k].view_as(p)
+            off += k
+    return flat, grad
 
 
 class Sampler(ABC):
@@ -81,6 +166,7 @@ class Sampler(ABC):
         self.x_train = data.x_train.to(device)
         self.y_train = data.y_train.to(device)
         self.factory = factory
+        self._binary: dict[int, bool] = {}  # id(module) → has binary layers, decided on first use
 
     @abstractmethod
     def train_epoch(self, epoch: int) -> dict[str, float]:
@@ -123,6 +209,23 @@ class Sampler(ABC):
                     i, j, buf_name = key[len(prefix) :].split(".", 2)
                     p = opt.param_groups[int(i)]["params"][int(j)]
                     opt.state[p][buf_name] = buf.to(p.device).clone()
+
+    @classmethod
+    def total_epochs(cls, epochs: int, options: Mapping[str, Any]) -> int:
+        """How many times the train loop calls :meth:`train_epoch` for a run of ``epochs`` (the config's
+        ``training.epochs``). Equal to ``epochs`` except for samplers with an extra phase (``adv``)."""
+        return epochs
+
+    def resolved_options(self) -> dict[str, Any]:
+        """The options as used, automatic values resolved (for ``meta.json``)."""
+        return dict(self.options)
+
+    def clip_binary(self, *modules: nn.Module) -> None:
+        """BinaryNet: after every update, clamp the latent weights of binary layers to [−1, 1] (their signs
+        are what the network computes with; unbounded magnitudes would freeze them). No-op otherwise."""
+        for m in modules:
+            if self._binary.setdefault(id(m), is_binary(m)):
+                clip_latent_(m)
 
     def _set_lr(self, opt: torch.optim.Optimizer, lr: float) -> None:
         for group in opt.param_groups:

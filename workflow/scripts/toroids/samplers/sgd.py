@@ -2,19 +2,21 @@
 
 Update (PyTorch's Nesterov form), with η_e = cosine_lr(lr, e, E):
     v ← μ v + g,   w ← w − η_e (g + μ v)
+
+:class:`SGD` is also the skeleton of the single-network samplers (``sam``, ``adam``, ``adv``): they change
+the optimizer (:meth:`SGD._make_optimizer`) or the step (:meth:`SGD._step`) and keep the epoch loop.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Iterable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from toroids.models import Network
-from toroids.samplers.base import Sampler, TrainingDiverged, batch_indices, cosine_lr
+from toroids.samplers.base import Sampler, batch_indices, batch_loss, checked, cosine_lr, count_wrong
 
 __all__ = ["SGD"]
 
@@ -27,32 +29,42 @@ class SGD(Sampler):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.model = self.factory(0).to(self.device)
+        self.opt = self._make_optimizer(self.model.parameters())
+
+    def _make_optimizer(self, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
         o = self.options
-        self.opt = torch.optim.SGD(
-            self.model.parameters(),
-            lr=o["lr"],
-            momentum=o["momentum"],
-            nesterov=o["nesterov"] and o["momentum"] > 0,
+        return torch.optim.SGD(
+            params, lr=o["lr"], momentum=o["momentum"], nesterov=o["nesterov"] and o["momentum"] > 0
         )
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         self._set_lr(self.opt, cosine_lr(self.options["lr"], epoch, self.epochs))
+        n = len(self.y_train)
+        return self._run_epoch(epoch, batch_indices(n, self.batch_size, self.seed, epoch, device=self.device))
+
+    def _run_epoch(self, epoch: int, batches: Iterable[torch.Tensor]) -> dict[str, float]:
+        """One pass of :meth:`_step` over ``batches`` (index tensors into the train set)."""
         self.model.train()
         total, wrong, n = 0.0, 0, 0
-        batches = batch_indices(len(self.y_train), self.batch_size, self.seed, epoch, device=self.device)
         for step, idx in enumerate(batches):
+            idx = idx.to(self.device)
             x, y = self.x_train[idx], self.y_train[idx]
-            out = self.model(x)
-            loss = F.cross_entropy(out, y)
-            if not math.isfinite(loss.item()):
-                raise TrainingDiverged(epoch, step, loss.item())
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            self.opt.step()
-            total += loss.item() * len(y)
-            wrong += int((out.argmax(1) != y).sum())
+            loss, out = self._step(x, y, epoch, step)
+            total += loss * len(y)
+            wrong += count_wrong(out, y)
             n += len(y)
         return {"loss": total / n, "train_error_running": wrong / n}
+
+    def _step(self, x: torch.Tensor, y: torch.Tensor, epoch: int, step: int) -> tuple[float, torch.Tensor]:
+        """One optimizer step on the minibatch (x, y); returns its loss (before the step) and the outputs."""
+        out = self.model(x)
+        loss = batch_loss(out, y)
+        value = checked(loss, epoch, step)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.clip_binary(self.model)
+        return value, out
 
     def solution(self) -> Network:
         return self.model

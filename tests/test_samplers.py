@@ -1,0 +1,474 @@
+"""The solution samplers: reductions to SGD, the RSGD coupling and γ0, ADV's confusion set, BatchNorm policy,
+convergence on a separable problem, divergence, and bitwise resume."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from toroids.checkpoint import load_state
+from toroids.data import Dataset
+from toroids.models import Network, build_model
+from toroids.samplers import SAMPLERS, TrainingDiverged, get_sampler
+from toroids.samplers.base import batch_indices, cosine_lr
+from toroids.train import train
+
+CPU = torch.device("cpu")
+QUIET = dict(log=lambda m: None)
+TRAIN_KW = dict(arch="mlp", model_options={"widths": [16]}, batch_size=32, seed=4, device=CPU)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """These problems are tiny: intra-op threads only add contention (10× slower on a loaded 2-core box)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def mlp_factory(widths=(16,), d=10, classes=4):
+    return lambda replica: build_model("mlp", (d,), classes, seed=100 + replica, widths=list(widths))
+
+
+def bn_factory(replica):
+    """A small MLP with BatchNorm (the registry's only BN net, VGG16, needs images)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(200 + replica)
+        return Network(
+            nn.Flatten(),
+            nn.Linear(10, 16),
+            nn.BatchNorm1d(16),
+            nn.ReLU(),
+            nn.Linear(16, 4),
+            input_shape=(10,),
+            spec={},
+        )
+
+
+def make(name, factory, data, options=None, epochs=3, batch_size=32, seed=0):
+    cls = get_sampler(name)
+    return cls(factory, data, options or {}, epochs=epochs, batch_size=batch_size, seed=seed, device=CPU)
+
+
+def params(model):
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def assert_same(a, b, atol=0.0):
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        if atol == 0.0:
+            assert torch.equal(x, y), (x - y).abs().max()
+        else:
+            torch.testing.assert_close(x, y, atol=atol, rtol=0)
+
+
+# ------------------------------------------------------------------------------------------- registry
+
+
+def test_registry_and_options():
+    assert set(SAMPLERS) == {"sgd", "rsgd", "adv", "sam", "esgd", "adam"}
+    for name, cls in SAMPLERS.items():
+        assert cls.defaults, name
+        assert cls.total_epochs(7, {}) >= 7
+    assert SAMPLERS["adv"].total_epochs(7, {"pretrain_epochs": 3}) == 10
+    assert SAMPLERS["adv"].total_epochs(7, {}) == 14  # pretrain_epochs null → as many as the main phase
+    with pytest.raises(ValueError, match="unknown options"):
+        SAMPLERS["rsgd"](mlp_factory(), None, {"nope": 1}, epochs=1, batch_size=1, seed=0, device=CPU)
+
+
+# ------------------------------------------------------------------------------------- SAM, Adam, SGD
+
+
+@pytest.mark.parametrize("factory", [mlp_factory(), bn_factory], ids=["mlp", "bn"])
+def test_sam_with_rho_zero_is_sgd_step_by_step(blobs, factory):
+    # batch 180 = the whole set: one step per epoch, so "after epoch k" is "after k steps"
+    for batch_size in (180, 32):
+        sgd = make("sgd", factory, blobs, {"lr": 0.05}, epochs=4, batch_size=batch_size)
+        sam = make("sam", factory, blobs, {"lr": 0.05, "rho": 0.0}, epochs=4, batch_size=batch_size)
+        for e in range(4):
+            sgd.train_epoch(e)
+            sam.train_epoch(e)
+            assert_same(params(sgd.model), params(sam.model))
+            assert_same(list(sgd.model.buffers()), list(sam.model.buffers()))
+
+
+def test_sam_step_by_hand(blobs):
+    """One full-batch step without momentum: w ← w − η ∇L(w + ρ g/‖g‖), g = ∇L(w); w itself restored."""
+    rho, lr = 0.1, 0.5
+    net = mlp_factory()(0)
+    x, y = blobs.x_train, blobs.y_train
+    w = params(net)
+    g = torch.autograd.grad(F.cross_entropy(net(x), y), list(net.parameters()))
+    norm = torch.sqrt(sum((t**2).sum() for t in g))
+    with torch.no_grad():
+        for p, t in zip(net.parameters(), g):
+            p.add_(rho * t / norm)
+    g2 = torch.autograd.grad(F.cross_entropy(net(x), y), list(net.parameters()))
+    expected = [a - lr * b for a, b in zip(w, g2)]
+    sam = make("sam", mlp_factory(), blobs, {"lr": lr, "momentum": 0.0, "rho": rho}, batch_size=180)
+    sam.train_epoch(0)
+    assert_same(params(sam.model), expected, atol=1e-6)
+
+
+def test_sam_updates_batchnorm_statistics_once_per_step(blobs):
+    sam = make("sam", bn_factory, blobs, {"rho": 0.5}, batch_size=180)
+    ref = bn_factory(0).train()
+    ref(blobs.x_train)  # one forward at the initial weights: what the running stats must be after one step
+    sam.train_epoch(0)
+    bn, bn_ref = sam.model[2], ref[2]
+    assert int(bn.num_batches_tracked) == 1
+    torch.testing.assert_close(bn.running_mean, bn_ref.running_mean, atol=1e-6, rtol=0)
+    torch.testing.assert_close(bn.running_var, bn_ref.running_var, atol=1e-6, rtol=0)
+    assert bn.track_running_stats  # restored after the perturbed pass
+
+
+def test_adam_is_torch_adam_with_cosine_lr(blobs):
+    adam = make("adam", mlp_factory(), blobs, {"lr": 0.01}, epochs=2, batch_size=180)
+    net = mlp_factory()(0)
+    opt = torch.optim.Adam(net.parameters(), lr=0.01)
+    for e in range(2):
+        adam.train_epoch(e)
+        for group in opt.param_groups:
+            group["lr"] = cosine_lr(0.01, e, 2)
+        idx = next(iter(batch_indices(180, 180, 0, e)))
+        opt.zero_grad()
+        F.cross_entropy(net(blobs.x_train[idx]), blobs.y_train[idx]).backward()
+        opt.step()
+        assert_same(params(adam.model), params(net))
+
+
+# ---------------------------------------------------------------------------------------------- RSGD
+
+
+def test_rsgd_one_replica_without_coupling_is_sgd(blobs):
+    opts = {"lr": 0.05, "momentum": 0.9, "nesterov": True}
+    sgd = make("sgd", mlp_factory(), blobs, opts, epochs=4)
+    rsgd = make("rsgd", mlp_factory(), blobs, {**opts, "replicas": 1, "gamma0": 0.0}, epochs=4)
+    for e in range(4):
+        sgd.train_epoch(e)
+        rsgd.train_epoch(e)
+        assert_same(params(sgd.model), params(rsgd.replicas[0]))
+        assert_same(params(sgd.model), params(rsgd.solution()))
+
+
+def test_rsgd_step_is_data_gradient_plus_elastic_term(blobs):
+    """w_a ← w_a − η (∇L(w_a; B_a) + 2γ (w_a − w̄)), w̄ the replica mean, momentum 0, one full-batch step."""
+    gamma, lr, y = 0.3, 0.2, 3
+    opts = {"replicas": y, "gamma0": gamma, "gamma1": 0.0, "lr": lr, "momentum": 0.0}
+    rsgd = make("rsgd", mlp_factory(), blobs, opts, batch_size=180)
+    nets = [mlp_factory()(a) for a in range(y)]
+    ws = [torch.cat([p.detach().flatten() for p in n.parameters()]) for n in nets]
+    center = torch.stack(ws).mean(0)
+    expected = []
+    for n, w in zip(nets, ws):
+        g = torch.autograd.grad(F.cross_entropy(n(blobs.x_train), blobs.y_train), list(n.parameters()))
+        expected.append(w - lr * (torch.cat([t.flatten() for t in g]) + 2 * gamma * (w - center)))
+    rsgd.train_epoch(0)
+    torch.testing.assert_close(rsgd.flat, torch.stack(expected), atol=1e-6, rtol=0)
+
+
+def test_rsgd_automatic_gamma0_by_hand():
+    """Replicas w_a = (a, −a) of a 1→2 linear net, one sample x = 1 of class 0: logits (a, −a), so
+    L_a = log(1 + e^(−2a)); centre (1, −1), squared distances 2, 0, 2 → mean 4/3."""
+
+    def factory(replica):
+        net = Network(nn.Flatten(), nn.Linear(1, 2, bias=False), input_shape=(1,), spec={})
+        with torch.no_grad():
+            net[1].weight.copy_(torch.tensor([[float(replica)], [-float(replica)]]))
+        return net
+
+    x, y = torch.ones(1, 1), torch.zeros(1, dtype=torch.int64)
+    data = Dataset("tiny", x, y, x, y, 2)
+    rsgd = make("rsgd", factory, data, {"replicas": 3}, epochs=10, batch_size=1)
+    mean_loss = (math.log(2) + math.log1p(math.exp(-2)) + math.log1p(math.exp(-4))) / 3
+    assert rsgd.gamma0 == pytest.approx(mean_loss / (4 / 3), rel=1e-6)
+    assert rsgd.gamma1 == pytest.approx(1e4 ** (1 / 10) - 1, rel=1e-12)
+    assert rsgd.resolved_options()["gamma0"] == rsgd.gamma0
+
+
+def test_rsgd_automatic_gamma0_matches_an_independent_computation(blobs):
+    rsgd = make("rsgd", mlp_factory(), blobs, {"replicas": 4})
+    nets = [mlp_factory()(a).eval() for a in range(4)]
+    with torch.no_grad():
+        loss = sum(float(F.cross_entropy(n(blobs.x_train), blobs.y_train)) for n in nets) / 4
+        ws = torch.stack([torch.cat([p.flatten() for p in n.parameters()]) for n in nets])
+        dist = float(((ws - ws.mean(0)) ** 2).sum(1).mean())
+    assert rsgd.gamma0 == pytest.approx(loss / dist, rel=1e-5)
+
+
+def test_rsgd_centre_averages_parameters_and_float_buffers(blobs):
+    rsgd = make("rsgd", bn_factory, blobs, {"replicas": 3})
+    rsgd.train_epoch(0)
+    centre = rsgd.solution()
+    for name, p in centre.named_parameters():
+        mean = torch.stack([dict(r.named_parameters())[name] for r in rsgd.replicas]).mean(0)
+        torch.testing.assert_close(p, mean, atol=1e-7, rtol=0)
+    for name in ("2.running_mean", "2.running_var"):
+        mean = torch.stack([r.get_buffer(name) for r in rsgd.replicas]).mean(0)
+        torch.testing.assert_close(centre.get_buffer(name), mean, atol=1e-7, rtol=0)
+    assert torch.equal(centre.get_buffer("2.num_batches_tracked"), rsgd.replicas[0][2].num_batches_tracked)
+    one = make("rsgd", bn_factory, blobs, {"replicas": 3, "returns": "replica"})
+    one.train_epoch(0)
+    assert_same(params(one.solution()), params(one.replicas[0]))
+    assert_same(list(one.solution().buffers()), list(one.replicas[0].buffers()))
+
+
+@pytest.mark.parametrize("factory", [mlp_factory(), bn_factory], ids=["mlp", "bn"])
+def test_rsgd_stacked_matches_sequential(blobs, factory):
+    seq = make("rsgd", factory, blobs, {"replicas": 3}, epochs=3)
+    stk = make("rsgd", factory, blobs, {"replicas": 3, "stacked": True}, epochs=3)
+    assert seq.gamma0 == stk.gamma0
+    for e in range(3):
+        a, b = seq.train_epoch(e), stk.train_epoch(e)
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-5)
+    torch.testing.assert_close(seq.flat, stk.flat.detach(), atol=1e-5, rtol=0)
+    for r1, r2 in zip(seq.replicas, stk.replicas):
+        for b1, b2 in zip(r1.buffers(), r2.buffers()):
+            torch.testing.assert_close(b1, b2, atol=1e-5, rtol=0)
+
+
+class _Sign(torch.autograd.Function):  # old-style Function: no vmap rule
+    @staticmethod
+    def forward(ctx, x):
+        return torch.sign(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
+class _SignNet(nn.Module):
+    def forward(self, x):
+        return _Sign.apply(x)
+
+
+def test_rsgd_stacked_refuses_an_architecture_vmap_cannot_batch(blobs):
+    def factory(replica):
+        torch.manual_seed(replica)
+        return Network(nn.Linear(10, 8), _SignNet(), nn.Linear(8, 4), input_shape=(10,), spec={})
+
+    make("rsgd", factory, blobs, {"replicas": 2}).train_epoch(0)  # sequential: fine
+    with pytest.raises(ValueError, match="stacked: false"):
+        make("rsgd", factory, blobs, {"replicas": 2, "stacked": True})
+
+
+def test_rsgd_coupling_cap_and_stats(blobs):
+    rsgd = make("rsgd", mlp_factory(), blobs, {"gamma0": 100.0, "gamma1": 0.0, "coupling_cap": 0.5})
+    stats = rsgd.train_epoch(0)
+    assert stats["coupling_capped"] == 1.0 and stats["coupling_step"] == pytest.approx(0.5)
+    assert stats["gamma"] == pytest.approx(0.5 / (2 * 0.05))
+    free = make("rsgd", mlp_factory(), blobs, {"gamma0": 0.1, "gamma1": 0.5, "coupling_cap": None})
+    s0, s1 = free.train_epoch(0), free.train_epoch(1)
+    assert s1["gamma"] == pytest.approx(0.15) and s0["max_coupling_step"] <= s1["max_coupling_step"]
+    assert s1["sq_distance"] < s0["sq_distance"] and s1["coupling_capped"] == 0.0
+
+
+# ---------------------------------------------------------------------------------------- Entropy-SGD
+
+
+def test_esgd_with_one_inner_step_and_no_noise_is_sgd(blobs):
+    """L = 1, ε = 0: w − μ = (1 − α) η′ ∇L(w; B), so eSGD(lr, μ) = SGD(lr (1 − α) η′, μ), same batches."""
+    esgd_opts = {"L": 1, "noise": 0.0, "alpha": 0.5, "inner_lr": 0.5, "lr": 0.08, "momentum": 0.9}
+    esgd = make("esgd", mlp_factory(), blobs, esgd_opts, epochs=3)
+    sgd = make("sgd", mlp_factory(), blobs, {"lr": 0.08 * 0.5 * 0.5, "momentum": 0.9}, epochs=3)
+    for e in range(3):
+        esgd.train_epoch(e)
+        sgd.train_epoch(e)
+        assert_same(params(esgd.model), params(sgd.model), atol=1e-6)
+
+
+def test_esgd_updates_batchnorm_statistics_once_per_outer_step(blobs):
+    esgd = make("esgd", bn_factory, blobs, {"L": 4}, batch_size=16)  # 12 minibatches → 3 outer steps
+    stats = esgd.train_epoch(0)
+    assert stats["outer_steps"] == 3 and int(esgd.model[2].num_batches_tracked) == 3
+
+
+# ---------------------------------------------------------------------------------------------- ADV
+
+
+def test_adv_confusion_set():
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(50, 2, 3, 3, generator=g)
+    y = torch.randint(3, (50,), generator=g)
+    data = Dataset("img", x, y, x[:5], y[:5], 3)
+    factory = lambda a: build_model("mlp", (2, 3, 3), 3, seed=a, widths=[8])  # noqa: E731
+    adv = make("adv", factory, data, {"R": 2, "zero_fraction": 0.25}, seed=3)
+    n, k = 50, 4  # ⌊0.25 · 18⌋
+    assert adv.pretrain_size == 3 * n
+    xb, yb = adv.pretrain_batch(torch.arange(3 * n))
+    assert torch.equal(xb[:n], x) and torch.equal(yb[:n], y)  # the clean set comes first, untouched
+    raw_zero = x.transpose(0, 1).reshape(2, -1).min(1).values.view(1, 2, 1, 1).expand(3 * n, 2, 3, 3)
+    changed = xb != x.repeat(3, 1, 1, 1)
+    assert not changed[:n].any()
+    zeroed = adv.zero_idx.long()
+    for j in range(2 * n):  # exactly k entries per copy hold the standardized raw 0, the rest is clean
+        mask = torch.zeros(18, dtype=torch.bool)
+        mask[zeroed[j]] = True
+        assert mask.sum() == k
+        row, ref = xb[n + j].flatten(), x[j % n].flatten()
+        assert torch.equal(row[mask], raw_zero[0].flatten()[mask]) and torch.equal(row[~mask], ref[~mask])
+    assert torch.equal(yb[n:], adv.rand_labels) and set(adv.rand_labels.tolist()) == {0, 1, 2}
+    again = make("adv", factory, data, {"R": 2, "zero_fraction": 0.25}, seed=3)
+    other = make("adv", factory, data, {"R": 2, "zero_fraction": 0.25}, seed=4)
+    assert torch.equal(again.rand_labels, adv.rand_labels) and torch.equal(again.zero_idx, adv.zero_idx)
+    assert not torch.equal(other.rand_labels, adv.rand_labels)
+    clean_only = make("adv", factory, data, {"include_clean": False})
+    assert clean_only.pretrain_size == n
+
+
+def test_adv_labels_are_uniform():
+    n = 6000
+    x = torch.zeros(n, 4)
+    data = Dataset("flat", x, torch.zeros(n, dtype=torch.int64), x[:2], torch.zeros(2, dtype=torch.int64), 4)
+    adv = make("adv", lambda a: build_model("mlp", (4,), 4, seed=a, widths=[4]), data)
+    counts = torch.bincount(adv.rand_labels, minlength=4).double()
+    chi2 = float(((counts - n / 4) ** 2 / (n / 4)).sum())
+    assert chi2 < 16.3  # χ²(3) p = 0.001
+    assert adv.zero_idx.shape == (n, 0)  # ⌊0.1 · 4⌋ = 0 entries zeroed
+
+
+def test_adv_pretraining_fits_random_labels(blobs):
+    torch.manual_seed(0)
+    opts = {"pretrain_epochs": 40, "pretrain_lr": 0.05, "pretrain_momentum": 0.9, "zero_fraction": 0.2}
+    opts["pretrain_target"] = None
+    adv = make("adv", mlp_factory(widths=(256, 256)), blobs, opts, epochs=2, batch_size=16)
+    before = adv.random_label_accuracy()
+    for e in range(40):
+        stats = adv.train_epoch(e)
+    after = adv.random_label_accuracy()
+    assert stats["random_label_accuracy"] == after and stats["phase"] == 0.0
+    assert before < 0.45 and after > 0.75  # chance: 1/4
+    w = params(adv.model)
+    stats = adv.train_epoch(40)  # first main epoch: starts from the pre-trained weights, vanilla SGD
+    assert stats["phase"] == 1.0 and adv.opt is adv.main_opt and adv.main_opt.param_groups[0]["momentum"] == 0
+    assert not adv.main_opt.state or all("momentum_buffer" not in s for s in adv.main_opt.state.values())
+    assert max((a - b).abs().max() for a, b in zip(w, params(adv.model))) < 0.5
+
+
+def test_adv_early_stop_skips_remaining_pretraining(blobs):
+    adv = make("adv", mlp_factory(), blobs, {"pretrain_epochs": 3, "pretrain_target": 0.01}, epochs=2)
+    first = adv.train_epoch(0)
+    w = params(adv.model)
+    second = adv.train_epoch(1)
+    assert second["skipped"] == 1.0 and first["skipped"] == 0.0
+    assert (
+        second["loss"] == first["loss"] and second["random_label_accuracy"] == first["random_label_accuracy"]
+    )
+    assert_same(params(adv.model), w)
+
+
+def test_train_loop_runs_adv_pretraining_plus_main_epochs(blobs):
+    res = train(
+        data=blobs, epochs=4, sampler="adv", sampler_options={"pretrain_epochs": 2}, **QUIET, **TRAIN_KW
+    )
+    assert [h["phase"] for h in res.history] == [0, 0, 1, 1, 1, 1]
+
+
+# ----------------------------------------------------------------------------- all samplers, via train()
+
+FIT = {
+    "sgd": {"lr": 0.05},
+    "rsgd": {},
+    "adv": {"pretrain_epochs": 5},
+    "sam": {"lr": 0.05},
+    "esgd": {"L": 5},
+    "adam": {"lr": 0.01},
+}
+
+
+@pytest.mark.parametrize("name", sorted(FIT))
+def test_every_sampler_fits_a_separable_problem(blobs, name):
+    res = train(data=blobs, epochs=15, sampler=name, sampler_options=FIT[name], **QUIET, **TRAIN_KW)
+    assert res.train_error < 0.01
+    assert all(math.isfinite(v) for h in res.history for v in h.values())
+
+
+DIVERGE = {
+    "sgd": {"lr": 1e6},
+    "rsgd": {"lr": 1e6},
+    "adv": {"pretrain_lr": 1e6},
+    "sam": {"lr": 1e6},
+    "esgd": {"lr": 1e6, "inner_lr": 1e6},
+    "adam": {"lr": 1e30},
+}
+
+
+@pytest.mark.parametrize("name", sorted(DIVERGE))
+def test_divergence_raises(blobs, name):
+    with pytest.raises(TrainingDiverged, match="diverged at epoch"):
+        train(data=blobs, epochs=4, sampler=name, sampler_options=DIVERGE[name], **QUIET, **TRAIN_KW)
+
+
+class Stop(Exception):
+    pass
+
+
+RESUME = {**FIT, "rsgd": {"replicas": 3}, "adv": {"pretrain_epochs": 2}}
+
+
+@pytest.mark.parametrize("name", sorted(RESUME))
+def test_resume_is_bitwise_identical(blobs, tmp_path, name):
+    """Interrupted after epoch 3 of 6 and resumed from the checkpoint: the same final weights and buffers."""
+    kw = dict(data=blobs, epochs=6, sampler=name, sampler_options=RESUME[name], **TRAIN_KW)
+    ref = train(**kw, **QUIET)
+
+    def crash_at_epoch_4(msg):
+        if msg.startswith("epoch    4/"):
+            raise Stop
+
+    ckpt = tmp_path / "ckpt.safetensors"
+    with pytest.raises(Stop):
+        train(**kw, checkpoint=ckpt, log=crash_at_epoch_4)
+    assert load_state(ckpt)[1]["epoch"] == 2
+    res = train(**kw, checkpoint=ckpt, **QUIET)
+    assert res.resumed_from_epoch == 2
+    for k, v in ref.model.state_dict().items():
+        assert torch.equal(v, res.model.state_dict()[k]), k
+    assert [h["loss"] for h in res.history] == [h["loss"] for h in ref.history]
+
+
+def test_rsgd_resume_restores_every_replica_and_gamma(blobs, tmp_path):
+    """The most stateful sampler: replicas, momentum buffers and the automatic γ0 all come back."""
+    s1 = make("rsgd", mlp_factory(), blobs, {"replicas": 3}, epochs=4)
+    s1.train_epoch(0)
+    s1.train_epoch(1)
+    state = {k: v.clone() for k, v in s1.state().items()}
+    s2 = make("rsgd", mlp_factory(), blobs, {"replicas": 3}, epochs=4)
+    s2.gamma0 = -1.0
+    s2.load_state(state)
+    assert s2.gamma0 == s1.gamma0
+    for e in (2, 3):
+        s1.train_epoch(e)
+        s2.train_epoch(e)
+    assert torch.equal(s1.flat, s2.flat)
+
+
+@pytest.mark.parametrize("sampler", ["sgd", "rsgd", "sam", "esgd", "adam"])
+def test_binary_latent_weights_stay_clipped(blobs, sampler):
+    """BinaryNet: every sampler clamps the latent weights of binary layers to [−1, 1] after its updates."""
+    from toroids.binary import binary_keys
+    from toroids.train import train
+
+    options = {"lr": 5.0} if sampler != "adam" else {"lr": 0.5}
+    if sampler == "rsgd":
+        options |= {"replicas": 2, "gamma0": 0.001, "gamma1": 0.0}
+    res = train(
+        arch="binary_mlp",
+        model_options={"widths": [8]},
+        data=blobs,
+        sampler=sampler,
+        sampler_options=options,
+        epochs=2,
+        batch_size=32,
+        seed=0,
+        device=torch.device("cpu"),
+        log=lambda m: None,
+    )
+    state = res.model.state_dict()
+    keys = binary_keys(res.model)
+    assert keys and all(float(state[k].abs().max()) <= 1.0 for k in keys)
+    assert any(float(state[k].abs().max()) == 1.0 for k in keys)  # the clip was active
