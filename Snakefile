@@ -25,6 +25,21 @@ include: "rules/analysis.smk"
 include: "rules/figures.smk"
 
 
+# Small CPU jobs that read the tables: run them where Snakemake runs, not as cluster jobs.
+localrules:
+    all,
+    tables,
+    analysis,
+    fig01_local_energy,
+    fig01_generalization,
+    fig02_paths,
+    fig03_bend_paths,
+    fig04_sections,
+    fig05_distances,
+    fig06_overparameterization,
+    fig07_binary_paths,
+
+
 rule all:
     default_target: True
     input:

@@ -22,11 +22,12 @@ import torch
 import toroids
 from toroids.checkpoint import CheckpointError, load_state, save_state
 from toroids.data import Dataset
+from toroids.devices import resolve_device
 from toroids.evaluate import evaluate
 from toroids.models import Network, build_model
 from toroids.samplers import get_sampler
 
-__all__ = ["TrainResult", "provenance", "resolve_device", "train"]
+__all__ = ["TrainResult", "n_params", "provenance", "resolve_device", "train"]
 
 Log = Callable[[str], None]
 
@@ -41,15 +42,12 @@ class TrainResult:
     test_loss: float = float("nan")
     wall_time_s: float = 0.0
     resumed_from_epoch: int | None = None
+    sampler_options: dict[str, Any] = field(default_factory=dict)  # as used, automatic values resolved
 
 
-def resolve_device(device: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU is an error, not a silent CPU run."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("config key 'device' is 'cuda' but no CUDA device is available")
-    return torch.device(device)
+def n_params(model: torch.nn.Module) -> int:
+    """Trainable parameters (a binary network's latent weights count once each; fixed weights do not)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def _git_commit() -> str:
@@ -128,12 +126,14 @@ def train(
             else:
                 algo.load_state(state)
                 start, resumed, history = int(meta["epoch"]) + 1, int(meta["epoch"]), list(meta["history"])
-                log(f"resumed from {ckpt} after epoch {resumed + 1}/{epochs}")
+                log(f"resumed from {ckpt} after epoch {resumed + 1}")
         except (CheckpointError, KeyError, RuntimeError) as exc:
             log(f"ignoring unreadable epoch checkpoint {ckpt}: {exc}")
     x_test, y_test = data.x_test.to(device), data.y_test.to(device)
     t0 = time.perf_counter()
-    for epoch in range(start, epochs):
+    # a sampler with an extra phase (adv's pre-training) runs more epochs than training.epochs
+    total = cls.total_epochs(epochs, sampler_options)
+    for epoch in range(start, total):
         t_epoch = time.perf_counter()
         stats = algo.train_epoch(epoch)
         stats["test_error"] = evaluate(algo.solution(), x_test, y_test, chunk_size).error
@@ -141,7 +141,7 @@ def train(
         stats["seconds"] = time.perf_counter() - t_epoch
         history.append(stats)
         log(
-            f"epoch {epoch + 1:4d}/{epochs}  loss {stats['loss']:.4f}  "
+            f"epoch {epoch + 1:4d}/{total}  loss {stats['loss']:.4f}  "
             f"train err {100 * stats['train_error_running']:6.2f}%  "
             f"test err {100 * stats['test_error']:6.2f}%  "
             f"{stats['seconds']:.2f}s"
@@ -152,8 +152,9 @@ def train(
     model = algo.solution().eval()
     x_train, y_train = data.x_train.to(device), data.y_train.to(device)
     tr, te = evaluate(model, x_train, y_train, chunk_size), evaluate(model, x_test, y_test, chunk_size)
+    wall = time.perf_counter() - t0
     return TrainResult(
-        model, history, tr.error, te.error, tr.loss, te.loss, time.perf_counter() - t0, resumed
+        model, history, tr.error, te.error, tr.loss, te.loss, wall, resumed, algo.resolved_options()
     )
 
 
