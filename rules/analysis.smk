@@ -33,7 +33,7 @@ rule analysis:
         local_energy=f"{RESULTS}/tables/local_energy.csv",
         barriers=f"{RESULTS}/tables/barriers.csv",
         distances=f"{RESULTS}/tables/distances.csv",
-        sharpness=expand(f"{RESULTS}/models/{{m}}/sharpness.csv", m=MODELS),
+        sharpness=expand(f"{RESULTS}/models/{{m}}/sharpness.csv", m=CONTINUOUS),
     output:
         correlations=f"{RESULTS}/tables/correlations.csv",
         sharpness=f"{RESULTS}/tables/sharpness.csv",

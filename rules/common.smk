@@ -22,18 +22,17 @@ except ConfigError as err:
     raise WorkflowError(str(err)) from None
 
 RESULTS = f"results/{config['study']}"
+# GPUs per network job: the rules declare them so that the same rule runs locally (--resources gpu=N) and
+# on a SLURM GPU partition (--gpus); a CPU study declares 0.
+GPU = config["resources"]["gpu"]
 MODELS = study.models(config)
 BLOCKS = study.pair_blocks(config)
 PAIRS = study.pairs(config)
-MIDPOINT_PAIRS = {
-    p.pair_id: p
-    for p in study.first_per_type(PAIRS, config["midpoints"]["pairs_per_type"])
-}
-SECTION_PAIRS = {
-    p.pair_id: p
-    for p in study.first_per_type(PAIRS, config["sections"]["pairs_per_type"])
-}
+MIDPOINT_PAIRS = {p.pair_id: p for p in study.per_type(config, PAIRS, "midpoints")}
+SECTION_PAIRS = {p.pair_id: p for p in study.per_type(config, PAIRS, "sections")}
 EXPERIMENTS = sorted({m.experiment for m in MODELS.values()})
+# The Hessian trace means nothing for sign networks, and their pair jobs need no normalized checkpoint.
+CONTINUOUS = [m for m, p in MODELS.items() if p.arch not in study.BINARY_ARCHS]
 
 FIGURES = [
     f"{RESULTS}/figures/{name}.{ext}"
@@ -66,6 +65,7 @@ def plan(wildcards):
     p = MODELS[wildcards.model_id]
     return {
         "model_id": p.model_id,
+        "experiment": p.experiment,
         "arch": p.arch,
         "dataset": p.dataset,
         "sampler": p.sampler,
@@ -76,13 +76,14 @@ def plan(wildcards):
     }
 
 
-def data_params(name):
-    """What a job needs to load data set ``name``: its options, the root and the download flag."""
-    return {"name": name, "options": config["datasets"].get(name, {}), **config["data"]}
+def data_params(model_id):
+    """What a job needs to load the data of a model: the data set, its options, the root, the download flag."""
+    plan = MODELS[model_id]
+    return {"name": plan.dataset, "options": plan.data_options, **config["data"]}
 
 
 def model_data(wildcards):
-    return data_params(MODELS[wildcards.model_id].dataset)
+    return data_params(wildcards.model_id)
 
 
 def block_pairs(wildcards):
@@ -93,7 +94,9 @@ def block_models(wildcards):
     ids = sorted({m for p in BLOCKS[wildcards.block] for m in (p.left, p.right)})
     return {
         "raw": [f"{model_dir(m)}/final.safetensors" for m in ids],
-        "normalized": [f"{model_dir(m)}/normalized.safetensors" for m in ids],
+        "normalized": [
+            f"{model_dir(m)}/normalized.safetensors" for m in ids if m in CONTINUOUS
+        ],
     }
 
 
@@ -106,20 +109,25 @@ def pair_params(pair):
     }
 
 
-def pair_inputs(pairs):
-    """Input function: the raw and normalized checkpoints of the pair named by the ``pair`` wildcard."""
+def pair_inputs(pairs, normalized_for_binary=True):
+    """Input function: the raw and normalized checkpoints of the pair named by the ``pair`` wildcard
+    (binary networks' normalized ones only if ``normalized_for_binary``)."""
 
     def inputs(wildcards):
         p = pairs[wildcards.pair]
-        return {
+        normalized = normalized_for_binary or p.left in CONTINUOUS
+        files = {
             "left": f"{model_dir(p.left)}/final.safetensors",
             "right": f"{model_dir(p.right)}/final.safetensors",
             "left_n": f"{model_dir(p.left)}/normalized.safetensors",
             "right_n": f"{model_dir(p.right)}/normalized.safetensors",
         }
+        if not normalized:
+            del files["left_n"], files["right_n"]
+        return files
 
     return inputs
 
 
 def block_data(wildcards):
-    return data_params(MODELS[BLOCKS[wildcards.block][0].left].dataset)
+    return data_params(BLOCKS[wildcards.block][0].left)

@@ -107,3 +107,42 @@ rule fig05_distances:
         "../envs/plot.yaml"
     script:
         "../workflow/scripts/figure.py"
+
+
+rule fig06_overparameterization:
+    input:
+        models=f"{RESULTS}/tables/models.csv",
+        local_energy=f"{RESULTS}/tables/local_energy.csv",
+        distances=f"{RESULTS}/tables/distances.csv",
+        barriers=f"{RESULTS}/tables/barriers.csv",
+    output:
+        pdf=f"{RESULTS}/figures/fig06_overparameterization.pdf",
+        png=report(
+            f"{RESULTS}/figures/fig06_overparameterization.png",
+            caption="../report/fig06_overparameterization.rst",
+            category="Binary networks",
+        ),
+    log:
+        f"{RESULTS}/logs/figures/fig06_overparameterization.log",
+    conda:
+        "../envs/plot.yaml"
+    script:
+        "../workflow/scripts/figure.py"
+
+
+rule fig07_binary_paths:
+    input:
+        paths=f"{RESULTS}/tables/paths.csv",
+    output:
+        pdf=f"{RESULTS}/figures/fig07_binary_paths.pdf",
+        png=report(
+            f"{RESULTS}/figures/fig07_binary_paths.png",
+            caption="../report/fig07_binary_paths.rst",
+            category="Binary networks",
+        ),
+    log:
+        f"{RESULTS}/logs/figures/fig07_binary_paths.log",
+    conda:
+        "../envs/plot.yaml"
+    script:
+        "../workflow/scripts/figure.py"

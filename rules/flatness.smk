@@ -9,6 +9,10 @@ rule local_energy:
     conda:
         "../envs/torch.yaml"
     threads: config["threads"]
+    resources:
+        gpu=GPU,
+        mem_mb=config["resources"]["mem_mb"],
+        runtime=config["resources"]["runtime"],
     params:
         data=model_data,
         local_energy=config["local_energy"],
@@ -29,6 +33,10 @@ rule sharpness:
     conda:
         "../envs/torch.yaml"
     threads: config["threads"]
+    resources:
+        gpu=GPU,
+        mem_mb=config["resources"]["mem_mb"],
+        runtime=config["resources"]["runtime"],
     params:
         data=model_data,
         sharpness=config["sharpness"],

@@ -9,6 +9,10 @@ rule pair_block:
     conda:
         "../envs/torch.yaml"
     threads: config["threads"]
+    resources:
+        gpu=GPU,
+        mem_mb=config["resources"]["mem_mb"],
+        runtime=config["resources"]["runtime"],
     params:
         pairs=block_pairs,
         data=block_data,
@@ -21,7 +25,7 @@ rule pair_block:
 
 rule midpoint:
     input:
-        unpack(pair_inputs(MIDPOINT_PAIRS)),
+        unpack(pair_inputs(MIDPOINT_PAIRS, normalized_for_binary=False)),
     output:
         paths=f"{RESULTS}/midpoints/{{pair}}.paths.csv",
         distances=f"{RESULTS}/midpoints/{{pair}}.distances.csv",
@@ -30,10 +34,17 @@ rule midpoint:
     conda:
         "../envs/torch.yaml"
     threads: config["threads"]
+    resources:
+        gpu=GPU,
+        mem_mb=config["resources"]["mem_mb"],
+        runtime=config["resources"]["runtime"],
     params:
         pair=lambda w: pair_params(MIDPOINT_PAIRS[w.pair]),
-        data=lambda w: data_params(MODELS[MIDPOINT_PAIRS[w.pair].left].dataset),
+        data=lambda w: data_params(MIDPOINT_PAIRS[w.pair].left),
         midpoint=config["midpoints"],
+        binary_sgd=lambda w: MODELS[MIDPOINT_PAIRS[w.pair].left].sgd_options,
+        binary_epochs=lambda w: MODELS[MIDPOINT_PAIRS[w.pair].left].training["epochs"],
+        n_orders=config["geometry"]["n_orders"],
         n_points=config["geometry"]["n_points"],
         evaluate=config["evaluate"],
         device=config["device"],
@@ -51,9 +62,13 @@ rule section:
     conda:
         "../envs/torch.yaml"
     threads: config["threads"]
+    resources:
+        gpu=GPU,
+        mem_mb=config["resources"]["mem_mb"],
+        runtime=config["resources"]["runtime"],
     params:
         pair=lambda w: pair_params(SECTION_PAIRS[w.pair]),
-        data=lambda w: data_params(MODELS[SECTION_PAIRS[w.pair].left].dataset),
+        data=lambda w: data_params(SECTION_PAIRS[w.pair].left),
         sections=config["sections"],
         evaluate=config["evaluate"],
         device=config["device"],

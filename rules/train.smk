@@ -7,6 +7,10 @@ rule train:
     conda:
         "../envs/torch.yaml"
     threads: config["threads"]
+    resources:
+        gpu=GPU,
+        mem_mb=config["resources"]["mem_mb"],
+        runtime=config["resources"]["runtime"],
     params:
         plan=plan,
         data=model_data,

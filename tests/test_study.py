@@ -48,3 +48,26 @@ def test_first_per_type():
     assert first_per_type(ps, 2) == ps[:2]
     assert first_per_type(ps, "all") == ps
     assert first_per_type(ps, 0) == []
+
+
+def test_per_experiment_pairs_per_type():
+    from toroids.study import per_type
+
+    cfg = validate_config(
+        {
+            "study": "t",
+            "experiments": [
+                {"arch": "mlp", "dataset": "digits", "samplers": ["sgd"], "seeds": [0, 1, 2]},
+                {
+                    "arch": "committee",
+                    "dataset": "teacher",
+                    "samplers": ["sgd"],
+                    "seeds": [0, 1, 2],
+                    "midpoints_pairs_per_type": 0,
+                },
+            ],
+            "midpoints": {"pairs_per_type": 2},
+        }
+    )
+    chosen = per_type(cfg, pairs(cfg), "midpoints")
+    assert [p.experiment for p in chosen] == ["mlp-digits", "mlp-digits"]

@@ -6,7 +6,7 @@ from toroids import jobs
 from toroids.checkpoint import save_model
 from toroids.files import write_json
 from toroids.samplers import TrainingDiverged
-from toroids.train import provenance, resolve_device, train
+from toroids.train import n_params, provenance, resolve_device, train
 
 log = jobs.start(snakemake)
 plan = snakemake.params.plan
@@ -55,6 +55,8 @@ write_json(
         "test_loss": result.test_loss,
         "wall_time_s": result.wall_time_s,
         "resumed_from_epoch": result.resumed_from_epoch,
+        "sampler_options_resolved": result.sampler_options,
+        "n_params": n_params(result.model),
         "history": result.history,
     },
 )

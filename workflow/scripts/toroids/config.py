@@ -89,13 +89,18 @@ def _check_consistency(config: dict[str, Any]) -> None:
         problems.append(
             f"config key 'local_energy.sigma_star': {le['sigma_star']} is not one of local_energy.sigmas"
         )
+    if le["flip_star"] not in le["flip_fractions"]:
+        problems.append(
+            f"config key 'local_energy.flip_star': {le['flip_star']} is not one of "
+            "local_energy.flip_fractions"
+        )
     seen: dict[str, int] = {}
     for i, exp in enumerate(config["experiments"]):
-        name = f"{exp['arch']}-{exp['dataset']}"
+        name = exp.get("name") or f"{exp['arch']}-{exp['dataset']}"
         if name in seen:
             problems.append(
                 f"config key 'experiments.{i}': the combination {name} already appears at experiments."
-                f"{seen[name]}; merge the two entries (their model ids would collide)"
+                f"{seen[name]}; merge the two entries or give them distinct names (model ids would collide)"
             )
         seen[name] = i
     if problems:

@@ -194,21 +194,44 @@ def _standardize(train: torch.Tensor, test: torch.Tensor) -> tuple[torch.Tensor,
 # ----------------------------------------------------------------------------------------------- digits
 
 
-def _load_digits(name: str, opts: dict[str, Any], root: Path, download: bool, verify: bool) -> Dataset:
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits (1797 images of 8×8 integers 0..16, labels 0..9), read from the CSV file the
+    package ships: the same data as ``sklearn.datasets.load_digits`` without importing scikit-learn (about
+    2 s per job on a laptop CPU, more than the digits study's work in most jobs)."""
+    import gzip
+    import importlib.util
 
-    bunch = load_digits()
-    images = torch.from_numpy(bunch.images.astype(np.uint8)).unsqueeze(1)  # integers 0..16 → (n, 1, 8, 8)
-    labels = torch.from_numpy(bunch.target.astype(np.int64))
-    idx_train, idx_test = train_test_split(
-        np.arange(len(labels)),
-        test_size=opts["test_fraction"],
-        random_state=opts["split_seed"],
-        stratify=bunch.target,
-    )
-    # The seed decides membership; sorting keeps scikit-learn's order within each split.
-    idx_train, idx_test = torch.from_numpy(np.sort(idx_train)), torch.from_numpy(np.sort(idx_test))
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("data set 'digits' needs scikit-learn installed (it ships the digits file)")
+    path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / "digits.csv.gz"
+    with gzip.open(path, "rt") as fh:
+        table = np.loadtxt(fh, delimiter=",", dtype=np.int64)
+    return table[:, :-1].reshape(-1, 8, 8), table[:, -1]
+
+
+def _stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of a stratified split, as scikit-learn sizes it: ⌈test_fraction · n⌉ test samples, shared
+    among the classes in proportion to their sizes (the floor of each share, the remainder to the largest
+    fractional parts), each class's test samples a seeded random choice. Sorted: each split keeps the file's
+    order."""
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(labels, return_counts=True)
+    share = test_fraction * counts
+    n_test = np.floor(share).astype(int)
+    extra = int(np.ceil(test_fraction * len(labels))) - int(n_test.sum())
+    n_test[np.argsort(-(share - n_test), kind="stable")[:extra]] += 1
+    test = [rng.permutation(np.flatnonzero(labels == c))[:k] for c, k in zip(classes, n_test)]
+    test_idx = np.sort(np.concatenate(test))
+    return np.setdiff1d(np.arange(len(labels)), test_idx), test_idx
+
+
+def _load_digits(name: str, opts: dict[str, Any], root: Path, download: bool, verify: bool) -> Dataset:
+    images_np, labels_np = _digits_arrays()
+    images = torch.from_numpy(images_np.astype(np.uint8)).unsqueeze(1)  # integers 0..16 → (n, 1, 8, 8)
+    labels = torch.from_numpy(labels_np.astype(np.int64))
+    idx_train, idx_test = _stratified_split(labels_np, opts["test_fraction"], opts["split_seed"])
+    idx_train, idx_test = torch.from_numpy(idx_train), torch.from_numpy(idx_test)
     x_train, x_test = _standardize(images[idx_train], images[idx_test])
     y_train, y_test = labels[idx_train], labels[idx_test]
     parity = name.endswith("_parity")

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from toroids.study import BEND_PATHS, PATHS
+from toroids.study import BEND_PATHS, BINARY_PATHS, PATHS
 
 # Kept free of torch, pandas and matplotlib at import time: the Snakefile reads the manifest to build the
 # DAG, and the plotting environment has no torch.
@@ -65,6 +65,20 @@ FIGURES: dict[str, Figure] = {
         ("distances",),
         lambda pl, t, p: pl.figure_distances(t["distances"]),
         "per-parameter distances by pair type in four representations, endpoints and midpoints",
+    ),
+    "fig06_overparameterization": Figure(
+        "Figs. 6, 18 and 19",
+        ("models", "local_energy", "distances", "barriers"),
+        lambda pl, t, p: pl.figure_overparameterization(
+            pl.prepare_overparameterization(t["models"], t["local_energy"], t["distances"], t["barriers"])
+        ),
+        "binary networks against their size: test error, flatness, Hamming distances, barriers",
+    ),
+    "fig07_binary_paths": Figure(
+        "Fig. 7 (right) and its insets",
+        ("paths",),
+        lambda pl, t, p: pl.figure_paths(t["paths"], BINARY_PATHS),
+        "train error along random shortest paths between binary solutions, raw, aligned, single bend",
     ),
 }
 

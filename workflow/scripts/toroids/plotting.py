@@ -25,10 +25,12 @@ __all__ = [
     "figure_distances",
     "figure_generalization",
     "figure_local_energy",
+    "figure_overparameterization",
     "figure_paths",
     "figure_sections",
     "prepare_distances",
     "prepare_generalization",
+    "prepare_overparameterization",
     "prepare_paths",
     "save_figure",
     "style",
@@ -55,6 +57,10 @@ PATH_TITLE = {
     "linear": "Linear",
     "linear_aligned": "Linear-Aligned",
     "geodesic_aligned": "Geodesic-Aligned",
+    "random": "Random shortest path",
+    "random_aligned": "Random shortest path, aligned",
+    "random_bend": "Random path, single bend",
+    "random_aligned_bend": "Random path, aligned, single bend",
     "linear_bend": "Linear, single bend",
     "linear_aligned_bend": "Linear-Aligned, single bend",
     "geodesic_aligned_bend": "Geodesic-Aligned, single bend",
@@ -136,7 +142,9 @@ def figure_local_energy(le: pd.DataFrame) -> plt.Figure:
 
 def prepare_generalization(models: pd.DataFrame, le: pd.DataFrame, sigma_star: float) -> pd.DataFrame:
     """One row per model: its test error and its local energy at σ* (``delta_mean``, ``delta_std``)."""
-    at = le[np.isclose(le["sigma"], sigma_star)][["model_id", "delta_mean", "delta_std"]]
+    from toroids.stats import flatness_at
+
+    at = flatness_at(le, sigma_star)
     out = models.merge(at, on="model_id", how="left", validate="one_to_one")
     missing = out[out["delta_mean"].isna()]["model_id"].tolist()
     if missing:
@@ -180,6 +188,8 @@ def prepare_paths(paths: pd.DataFrame, path: str, n_grid: int = 41) -> pd.DataFr
     and pair type. Each pair's curve is interpolated onto ``n_grid`` common x values first (single-bend
     paths put their bend at a pair-dependent x); for straight paths on the same grid this is the identity."""
     sub = paths[paths["path"] == path]
+    if "order" in sub.columns and sub["order"].notna().any():  # random paths: first average over orders
+        sub = sub.groupby(["experiment", "pair_type", "pair", "x"], as_index=False)["train_error"].mean()
     rows = []
     for (exp, ptype), g in sub.groupby(["experiment", "pair_type"]):
         xs_common = np.sort(g["x"].unique())
@@ -209,12 +219,12 @@ def figure_paths(paths: pd.DataFrame, families: tuple[str, ...]) -> plt.Figure:
     """Train error (%) along each path family (columns), one row per experiment, one curve per pair type:
     mean over pairs, band = standard deviation over pairs (paper Figs. 2, 3, 9, 10)."""
     style()
-    exps = sorted(paths["experiment"].unique()) if len(paths) else []
+    exps = sorted(paths[paths["path"].isin(families)]["experiment"].unique()) if len(paths) else []
     nrow, ncol = max(1, len(exps)), len(families)
     fig, axes = plt.subplots(nrow, ncol, figsize=(3.8 * ncol, 3.2 * nrow), squeeze=False)
     if not exps:
         for ax in axes[0]:
-            _empty(ax, "no pairs in this study\n(a pair needs two models of one experiment)")
+            _empty(ax, "no such paths in this study\n(a pair needs two models of one experiment)")
         return fig
     for r, exp in enumerate(exps):
         for c, fam in enumerate(families):
@@ -366,5 +376,97 @@ def figure_sections(sections: pd.DataFrame) -> plt.Figure:
             ax.title.set_fontsize("small")
             bar = fig.colorbar(cs, ax=ax, label="train error (%)", ticks=SECTION_LEVELS)
             bar.ax.set_yticklabels([f"{v:g}" for v in SECTION_LEVELS])
+    fig.tight_layout()
+    return fig
+
+
+def prepare_overparameterization(
+    models: pd.DataFrame, local_energy: pd.DataFrame, distances: pd.DataFrame, barriers: pd.DataFrame
+) -> pd.DataFrame:
+    """One row per (binary experiment, sampler): the size (#params) and, averaged over models or over the
+    pairs within the sampler's own type, test error, δE at ε*, Hamming distance raw and aligned, and the
+    (order-averaged) maximum barrier along random shortest paths raw and aligned (paper Figs. 6, 18, 19).
+    An experiment's family is its architecture and data set; sizes are compared within a family."""
+    from toroids.stats import flatness_at
+
+    bin_models = models[
+        models["arch"].isin(["binary_perceptron", "committee", "binary_mlp", "binary_convnet"])
+    ]
+    if bin_models.empty:
+        return pd.DataFrame()
+    flat = flatness_at(local_energy, 0.0).set_index("model_id")["delta_mean"]
+    per = bin_models.assign(flatness=bin_models["model_id"].map(flat))
+    out = (
+        per.groupby(["experiment", "arch", "dataset", "sampler"])
+        .agg(
+            n_params=("n_params", "max"),
+            test_error=("test_error", "mean"),
+            test_error_std=("test_error", "std"),
+            flatness=("flatness", "mean"),
+        )
+        .reset_index()
+    )
+    letter = {"rsgd": "R", "sgd": "S", "adv": "A", "sam": "M", "esgd": "E", "adam": "D"}
+    out["pair_type"] = out["sampler"].map(lambda x: f"{letter.get(x, x)}-{letter.get(x, x)}")
+    if len(distances):
+        d = distances[(distances.get("between", "endpoints") == "endpoints")]
+        hd = d[d["representation"].isin(["hamming", "hamming_aligned"])]
+        hd = hd.pivot_table(index=["experiment", "pair_type"], columns="representation", values="distance")
+        out = out.merge(hd.reset_index(), on=["experiment", "pair_type"], how="left")
+    if len(barriers):
+        b = barriers[barriers["path"].isin(["random", "random_aligned"])]
+        b = b.pivot_table(index=["experiment", "pair_type"], columns="path", values="barrier")
+        b.columns = [f"barrier_{c}" for c in b.columns]
+        out = out.merge(b.reset_index(), on=["experiment", "pair_type"], how="left")
+    return out
+
+
+def figure_overparameterization(table: pd.DataFrame) -> plt.Figure:
+    """Binary networks against their size (paper Figs. 6, 18, 19): test error, δE at ε*, Hamming distance
+    (raw dashed, aligned solid) and maximum barrier along random shortest paths (raw dashed, aligned solid),
+    one row per family (architecture on a data set), one colour per sampler, pairs within a sampler."""
+    style()
+    fams = sorted({(a, d) for a, d in zip(table["arch"], table["dataset"])}) if len(table) else []
+    fig, axes = plt.subplots(max(1, len(fams)), 4, figsize=(16, 3.4 * max(1, len(fams))), squeeze=False)
+    if not fams:
+        _empty(axes[0, 0], "no binary networks in this study")
+        for ax in axes[0, 1:]:
+            ax.set_axis_off()
+        return fig
+    panels = [
+        ("test_error", None, "test error (%)", False),
+        ("flatness", None, "local energy δE at ε* (%)", False),
+        ("hamming_aligned", "hamming", "Hamming distance (fraction)", False),
+        ("barrier_random_aligned", "barrier_random", "max barrier, random path (%)", True),
+    ]
+    for r, (arch, dataset) in enumerate(fams):
+        sub = table[(table["arch"] == arch) & (table["dataset"] == dataset)].sort_values("n_params")
+        for c, (col, raw_col, label, log_y) in enumerate(panels):
+            ax = axes[r, c]
+            scale = 1 if col.startswith("hamming") else 100
+            for sampler, g in sub.groupby("sampler"):
+                st = _sampler(sampler)
+                if col in g:
+                    ax.plot(
+                        g["n_params"],
+                        scale * g[col],
+                        color=st["color"],
+                        marker=st["marker"],
+                        label=st["label"],
+                    )
+                if raw_col and raw_col in g:
+                    ax.plot(
+                        g["n_params"],
+                        scale * g[raw_col],
+                        color=st["color"],
+                        marker=st["marker"],
+                        ls="--",
+                        mfc="none",
+                    )
+            ax.set(xscale="log", xlabel="number of parameters", ylabel=label, title=f"{arch} on {dataset}")
+            if log_y and (sub.filter(like="barrier") > 0).any().any():
+                ax.set_yscale("log")
+            if c == 0:
+                ax.legend(fontsize="small")
     fig.tight_layout()
     return fig

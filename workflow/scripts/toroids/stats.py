@@ -172,8 +172,14 @@ def correlation(
 
 
 def flatness_at(local_energy: pd.DataFrame, sigma_star: float) -> pd.DataFrame:
-    """``model_id, delta_mean, delta_std`` at σ* (``np.isclose``); a model with two rows there is an error."""
-    at = local_energy[np.isclose(local_energy["sigma"].astype(float), sigma_star)]
+    """``model_id, delta_mean, delta_std`` at σ* (``np.isclose``); a model with two rows there is an error.
+
+    A table with an ``is_star`` column (the workflow's: each model's own σ*, e.g. the flip fraction ε* of a
+    binary network) is read by that column instead of ``sigma_star``."""
+    if "is_star" in local_energy.columns:
+        at = local_energy[local_energy["is_star"].astype(bool)]
+    else:
+        at = local_energy[np.isclose(local_energy["sigma"].astype(float), sigma_star)]
     at = at[["model_id", "delta_mean", "delta_std"]]
     dup = at["model_id"][at["model_id"].duplicated()].unique().tolist()
     if dup:

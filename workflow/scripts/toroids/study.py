@@ -15,23 +15,32 @@ from typing import Any
 
 __all__ = [
     "BEND_PATHS",
+    "BINARY_ARCHS",
+    "BINARY_PATHS",
     "PATHS",
     "REPRESENTATIONS",
     "SAMPLER_LETTER",
     "SAMPLER_ORDER",
     "ModelPlan",
     "Pair",
+    "experiment_name",
     "first_per_type",
     "models",
     "pair_blocks",
     "pairs",
+    "per_type",
 ]
 
 #: path families between the two endpoints of a pair, and through an optimized midpoint (single bend)
 PATHS = ("linear", "linear_aligned", "geodesic_aligned")
 BEND_PATHS = tuple(f"{p}_bend" for p in PATHS)  # midpoint.bend_path
+#: binary networks: random shortest paths, raw and aligned, straight and through a single bend
+BINARY_PATHS = ("random", "random_aligned", "random_bend", "random_aligned_bend")
 #: representations in which distances are measured (pairs.representation_distances)
 REPRESENTATIONS = ("raw", "aligned", "normalized", "normalized_aligned", "geodesic", "geodesic_aligned")
+
+#: architectures whose layers compute with the signs of their weights (toroids.binary)
+BINARY_ARCHS = ("binary_perceptron", "committee", "binary_mlp", "binary_convnet")
 
 SAMPLER_ORDER = ("rsgd", "sgd", "adv", "sam", "esgd", "adam")
 SAMPLER_LETTER = {"rsgd": "R", "sgd": "S", "adv": "A", "sam": "M", "esgd": "E", "adam": "D"}
@@ -50,6 +59,9 @@ class ModelPlan:
     model_options: dict[str, Any] = field(hash=False)
     training: dict[str, Any] = field(hash=False)
     sampler_options: dict[str, Any] = field(hash=False)
+    data_options: dict[str, Any] = field(hash=False, default_factory=dict)
+    #: the experiment's SGD settings, whatever this model's sampler (binary single bends are trained so)
+    sgd_options: dict[str, Any] = field(hash=False, default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -66,12 +78,18 @@ class Pair:
         return f"{self.left}__{self.right}"
 
 
+def experiment_name(exp: dict[str, Any]) -> str:
+    """An experiment's name: its ``name`` key, else ``{arch}-{dataset}``; model ids start with it."""
+    return exp.get("name") or f"{exp['arch']}-{exp['dataset']}"
+
+
 def models(config: dict[str, Any]) -> dict[str, ModelPlan]:
     """All models of the study, by id, in config order."""
     out: dict[str, ModelPlan] = {}
     for exp in config["experiments"]:
-        name = f"{exp['arch']}-{exp['dataset']}"
+        name = experiment_name(exp)
         training = {**config["training"], **exp.get("training", {})}
+        data_options = {**config["datasets"].get(exp["dataset"], {}), **exp.get("data", {})}
         for sampler in exp["samplers"]:
             options = {
                 **config["samplers"].get(sampler, {}),
@@ -89,6 +107,8 @@ def models(config: dict[str, Any]) -> dict[str, ModelPlan]:
                     exp.get("model", {}),
                     training,
                     options,
+                    data_options,
+                    {**config["samplers"]["sgd"], **exp.get("sampler_options", {}).get("sgd", {})},
                 )
     return out
 
@@ -151,4 +171,20 @@ def first_per_type(all_pairs: list[Pair], k: int | str) -> list[Pair]:
         if n < int(k):
             out.append(p)
             seen[(p.experiment, p.pair_type)] = n + 1
+    return out
+
+
+def per_type(config: dict[str, Any], all_pairs: list[Pair], section: str) -> list[Pair]:
+    """The pairs of ``section`` (``midpoints`` or ``sections``): its global ``pairs_per_type``, overridden per
+    experiment by that experiment's ``{section}_pairs_per_type``."""
+    default = config[section]["pairs_per_type"]
+    override = {
+        experiment_name(e): e[f"{section}_pairs_per_type"]
+        for e in config["experiments"]
+        if f"{section}_pairs_per_type" in e
+    }
+    out = []
+    for exp in dict.fromkeys(p.experiment for p in all_pairs):
+        group = [p for p in all_pairs if p.experiment == exp]
+        out += first_per_type(group, override.get(exp, default))
     return out

@@ -14,8 +14,8 @@ __all__ = ["SOLUTION_THRESHOLD", "barriers", "concat_csv", "models_table", "read
 SOLUTION_THRESHOLD = 0.01
 
 MODEL_COLUMNS = [
-    "model_id", "experiment", "arch", "dataset", "sampler", "seed", "status",
-    "train_error", "test_error", "train_loss", "test_loss", "is_solution", "wall_time_s", "device",
+    "model_id", "experiment", "arch", "dataset", "sampler", "seed", "status", "train_error", "test_error",
+    "train_loss", "test_loss", "is_solution", "n_params", "wall_time_s", "device",
 ]  # fmt: skip
 
 
@@ -26,7 +26,7 @@ def models_table(metas: Iterable[dict[str, Any]], expected: Sequence[str]) -> pd
         rows.append(
             {
                 **{k: m.get(k) for k in MODEL_COLUMNS},
-                "experiment": f"{m['arch']}-{m['dataset']}",
+                "experiment": m.get("experiment") or f"{m['arch']}-{m['dataset']}",
                 "is_solution": m["train_error"] < SOLUTION_THRESHOLD,
             }
         )
@@ -55,23 +55,36 @@ def read_or_empty(path: str) -> pd.DataFrame:
 
 def barriers(paths: pd.DataFrame) -> pd.DataFrame:
     """Per (pair, path): ``barrier`` = max train error along the path; ``barrier_excess`` = barrier minus the
-    mean of the two endpoints' train errors; the test-error maximum beside them."""
-    if paths.empty:
-        return pd.DataFrame(
-            columns=["experiment", "pair", "left", "right", "pair_type", "path", "barrier", "barrier_excess"]
-        )
+    mean of the two endpoints' train errors; the test-error maximum beside them. Paths drawn in several
+    random orders (binary networks, an ``order`` column) take the maximum per order, then the mean over
+    orders (``barrier_std`` over orders, the paper's averaged maximum barrier)."""
     keys = ["experiment", "pair", "left", "right", "pair_type", "path"]
-    rows = []
-    for key, g in paths.sort_values("x").groupby(keys, sort=False):
+    if paths.empty:
+        return pd.DataFrame(columns=[*keys, "barrier", "barrier_excess", "barrier_std", "n_orders"])
+    paths = paths.assign(order=paths["order"].fillna(0) if "order" in paths else 0)
+    per_order = []
+    for key, g in paths.sort_values("x").groupby([*keys, "order"], sort=False):
         ends = (g["train_error"].iloc[0] + g["train_error"].iloc[-1]) / 2
-        rows.append(
+        top = g["train_error"].max()
+        per_order.append(
             {
-                **dict(zip(keys, key)),
-                "barrier": g["train_error"].max(),
-                "barrier_excess": g["train_error"].max() - ends,
+                **dict(zip([*keys, "order"], key)),
+                "barrier": top,
+                "barrier_excess": top - ends,
                 "test_error_max": g["test_error"].max() if "test_error" in g else float("nan"),
                 "x_at_barrier": g["x"].iloc[int(g["train_error"].to_numpy().argmax())],
                 "n_points": len(g),
             }
         )
-    return pd.DataFrame(rows)
+    per = pd.DataFrame(per_order)
+    out = per.groupby(keys, sort=False).agg(
+        barrier=("barrier", "mean"),
+        barrier_excess=("barrier_excess", "mean"),
+        test_error_max=("test_error_max", "mean"),
+        x_at_barrier=("x_at_barrier", "mean"),
+        n_points=("n_points", "max"),
+        barrier_std=("barrier", "std"),
+        n_orders=("order", "nunique"),
+    )
+    out["barrier_std"] = out["barrier_std"].fillna(0.0)
+    return out.reset_index().sort_values(["experiment", "pair", "path"], ignore_index=True)
