@@ -7,6 +7,18 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_thread():
+    """The tests' networks are tiny: torch's intra-op threads only add contention (ops 10-50× slower on a
+    loaded 2-core machine). Subprocesses (Snakemake jobs) set their own."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture
 def default_config() -> dict:
     """The default study's config, as written (before validation)."""

@@ -34,15 +34,6 @@ from toroids.models import build_model
 SETTINGS = settings(max_examples=15, deadline=None)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny ops are much slower with several threads on a loaded box."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_straight_through_gradient_is_identity_inside_the_clipping_range():
     x = torch.tensor([-2.0, -1.0, -0.5, 0.0, 0.3, 1.0, 1.5], requires_grad=True)
     y = sign_ste(x)

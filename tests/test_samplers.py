@@ -20,15 +20,6 @@ QUIET = dict(log=lambda m: None)
 TRAIN_KW = dict(arch="mlp", model_options={"widths": [16]}, batch_size=32, seed=4, device=CPU)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These problems are tiny: intra-op threads only add contention (10× slower on a loaded 2-core box)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def mlp_factory(widths=(16,), d=10, classes=4):
     return lambda replica: build_model("mlp", (d,), classes, seed=100 + replica, widths=list(widths))
 

@@ -8,15 +8,6 @@ from toroids.models import build_model
 from toroids.sharpness import exact_hessian_trace, hessian_trace, hvp
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny nets: intra-op threads only add contention (10-50× slower on a loaded 2-core machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _tiny(seed: int = 0):
     """MLP 3-4-2 (26 parameters) in float64 with a non-trivial Hessian, and 40 samples."""
     g = torch.Generator().manual_seed(seed)

@@ -168,15 +168,6 @@ def max_diff(ma: nn.Module, mb: nn.Module) -> float:
 # ---------------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny float64 ops run ~50x slower with torch's 2 CPU threads contending on a busy box."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.mark.parametrize("arch", ARCHS)
 @SETTINGS
 @given(data=st.data())

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from toroids.figures import FIGURES
-from toroids.study import BEND_PATHS, PATHS
+from toroids.study import BEND_PATHS, BINARY_PATHS, PATHS
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--workflow-profile", "none"]
@@ -25,8 +25,19 @@ TINY = {
             "model": {"widths": [24, 24]},
             "samplers": ["sgd"],
             "seeds": [0, 1],
-        }
+        },
+        {
+            "name": "perc",
+            "arch": "binary_perceptron",
+            "dataset": "teacher",
+            "samplers": ["sgd"],
+            "seeds": [0, 1],
+            "training": {"epochs": 3, "batch_size": 50},
+            "sampler_options": {"sgd": {"lr": 1.0, "momentum": 0.0, "nesterov": False}},
+            "sections_pairs_per_type": 0,
+        },
     ],
+    "datasets": {"teacher": {"D": 21, "P": 60, "N": 80, "n_test": 200}},
     "training": {"epochs": 12, "batch_size": 64},
     "geometry": {"n_points": 5},
     "midpoints": {"epochs": 3},
@@ -82,9 +93,13 @@ def test_tiny_study_end_to_end(tmp_path):
     import pandas as pd
 
     models = pd.read_csv(res / "tables" / "models.csv")
-    assert len(models) == 2 and (models["status"] == "ok").all()
+    assert len(models) == 4 and (models["status"] == "ok").all()
     barriers = pd.read_csv(res / "tables" / "barriers.csv")
-    assert set(barriers["path"]) == set(PATHS) | set(BEND_PATHS) and len(barriers) == 6
+    assert set(barriers["path"]) == set(PATHS) | set(BEND_PATHS) | set(BINARY_PATHS) and len(barriers) == 10
+    le = pd.read_csv(res / "tables" / "local_energy.csv")
+    assert set(le[le["model_id"].str.startswith("perc")]["noise"]) == {"flips"}
+    claims = pd.read_csv(res / "tables" / "claims.csv")
+    assert len(claims) == 5 and claims["status"].notna().all()
     log = (res / "logs" / "train" / "mlp-digits-sgd-s0.log").read_text()
     assert "epoch   12/12" in log
     report = run(["--report", str(tmp_path / "report.html")], tmp_path)

@@ -15,11 +15,7 @@ from toroids.train import TrainResult, resolve_device, train
 log = jobs.start(snakemake)
 cfg, ev, pair = snakemake.params.midpoint, snakemake.params.evaluate, snakemake.params.pair
 device = resolve_device(snakemake.params.device)
-data = jobs.load_data(snakemake.params.data)
-splits = {
-    "train": (data.x_train.to(device), data.y_train.to(device)),
-    "test": (data.x_test.to(device), data.y_test.to(device)),
-}
+data, splits = jobs.load_splits(snakemake.params.data, device)
 left, right = load_model(snakemake.input.left, device), load_model(snakemake.input.right, device)
 ids = {"pair": f"{pair['left']}__{pair['right']}", **pair}
 xs = np.linspace(0.0, 1.0, snakemake.params.n_points).tolist()

@@ -15,11 +15,7 @@ from toroids.train import resolve_device
 log = jobs.start(snakemake)
 device = resolve_device(snakemake.params.device)
 geo, ev = snakemake.params.geometry, snakemake.params.evaluate
-data = jobs.load_data(snakemake.params.data)
-splits = {
-    "train": (data.x_train.to(device), data.y_train.to(device)),
-    "test": (data.x_test.to(device), data.y_test.to(device)),
-}
+_, splits = jobs.load_splits(snakemake.params.data, device)
 raw = {Path(p).parent.name: p for p in snakemake.input.raw}
 normalized = {Path(p).parent.name: p for p in snakemake.input.normalized}
 xs = np.linspace(0.0, 1.0, geo["n_points"]).tolist()

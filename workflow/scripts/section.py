@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from toroids import geometry, jobs, sections, symmetry
+from toroids import binary, geometry, jobs, sections, symmetry
 from toroids.checkpoint import load_model
 from toroids.evaluate import evaluate_many
 from toroids.train import resolve_device
@@ -10,15 +10,13 @@ from toroids.train import resolve_device
 log = jobs.start(snakemake)
 cfg, ev, pair = snakemake.params.sections, snakemake.params.evaluate, snakemake.params.pair
 device = resolve_device(snakemake.params.device)
-data = jobs.load_data(snakemake.params.data)
-splits = {
-    "train": (data.x_train.to(device), data.y_train.to(device)),
-    "test": (data.x_test.to(device), data.y_test.to(device)),
-}
+_, splits = jobs.load_splits(snakemake.params.data, device)
 left, right = load_model(snakemake.input.left, device), load_model(snakemake.input.right, device)
 left_n, right_n = load_model(snakemake.input.left_n, device), load_model(snakemake.input.right_n, device)
 s = symmetry.structure(left)
-perms = symmetry.match(left_n, right_n)
+# binary networks: permutations and, where they are symmetries, sign flips (their latent weights span the
+# plane and every grid point is binarized by the layers themselves)
+perms = binary.binary_perms(left, right) if binary.is_binary(left) else symmetry.match(left_n, right_n)
 ids = {"pair": f"{pair['left']}__{pair['right']}", **pair}
 rows = []
 for rep in cfg["representations"]:

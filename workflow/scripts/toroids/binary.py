@@ -501,6 +501,13 @@ def _binary_perms(
     return s, symmetry.match_state(ref, other, s, signs=True)
 
 
+def binary_perms(
+    reference: nn.Module, model: nn.Module, *, match_on: str = "latent"
+) -> list[symmetry.Permutation]:
+    """The permutations (and sign flips) of :func:`align_binary`, to apply with ``symmetry.permute_state``."""
+    return _binary_perms(reference, model, match_on)[1]
+
+
 def align_binary(reference: nn.Module, model: nn.Module, *, match_on: str = "latent") -> nn.Module:
     """``model`` permuted, and sign-flipped where a flip is a symmetry, to match ``reference``.
 

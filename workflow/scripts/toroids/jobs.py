@@ -16,7 +16,7 @@ from toroids.files import atomic_write_text
 if TYPE_CHECKING:
     from toroids.data import Dataset
 
-__all__ = ["load_data", "start", "write_csv"]
+__all__ = ["load_data", "load_splits", "start", "write_csv"]
 
 Log = Callable[[str], None]
 
@@ -52,6 +52,17 @@ def load_data(params: Mapping[str, Any]) -> Dataset:
     return load_dataset(
         params["name"], params.get("options", {}), root=params["root"], download=params["download"]
     )
+
+
+def load_splits(params: Mapping[str, Any], device: Any) -> tuple[Dataset, dict[str, tuple[Any, Any]]]:
+    """The data set of a rule's ``data`` params and its ``{"train", "test"}`` splits as tensors on ``device``
+    (materialized once per job, for the evaluation engine)."""
+    data = load_data(params)
+    splits = {
+        "train": (data.x_train.to(device), data.y_train.to(device)),
+        "test": (data.x_test.to(device), data.y_test.to(device)),
+    }
+    return data, splits
 
 
 def write_csv(path: str | os.PathLike[str], rows: Iterable[Mapping[str, Any]] | pd.DataFrame) -> pd.DataFrame:
