@@ -48,3 +48,14 @@ def test_network_slices_are_plain_sequentials():
     head = m[:2]
     assert isinstance(head, torch.nn.Sequential) and len(head) == 2
     assert head(torch.zeros(1, 4)).shape == (1, 5)
+
+
+def test_the_study_plan_knows_every_architectures_options():
+    """toroids.study.ARCH_OPTIONS (read at config time, without torch) matches the builders' signatures."""
+    import inspect
+
+    from toroids.study import ARCH_OPTIONS
+
+    for arch, builder in MODELS.items():
+        params = list(inspect.signature(builder).parameters)[2:]  # after input_shape, n_classes
+        assert tuple(params) == ARCH_OPTIONS[arch], arch

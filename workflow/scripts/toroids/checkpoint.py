@@ -6,6 +6,7 @@ call that rebuilds it), so :func:`load_model` needs nothing but the file.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -16,13 +17,28 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from toroids.files import temporary_beside
+from toroids.files import new_file_mode, temporary_beside
 from toroids.models import Network, build_from_spec
 
 __all__ = ["CheckpointError", "load_model", "load_state", "save_model", "save_state"]
 
 # Leading bytes of a torch.save file (a zip archive) and of a raw pickle (protocol 2+): refused outright.
 _PICKLE_MAGIC = (b"PK\x03\x04", b"\x80")
+
+
+# safetensors checks the layout of a file, not its contents: a same-length edit of the tensor bytes or of a
+# dtype in the header would load silently. A digest of every tensor (name, dtype, shape, bytes) in the header
+# catches both.
+_CHECKSUM = "toroids_sha256"
+
+
+def _digest(tensors: Mapping[str, torch.Tensor]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().to("cpu").contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
 
 
 class CheckpointError(RuntimeError):
@@ -36,10 +52,12 @@ def save_state(
     path = Path(path)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
     header = {k: json.dumps(v) for k, v in (metadata or {}).items()}
+    header[_CHECKSUM] = _digest(tensors)
     fd, tmp = temporary_beside(path)
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=header)
+        os.chmod(tmp, new_file_mode())  # safetensors may write through a 0600 file of its own
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -69,9 +87,13 @@ def load_state(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], d
         with safe_open(str(path), framework="pt") as fh:
             raw_meta = fh.metadata() or {}
         tensors = load_file(str(path))
-        meta = {k: json.loads(v) for k, v in raw_meta.items()}
+        meta = {k: json.loads(v) for k, v in raw_meta.items() if k != _CHECKSUM}
     except (SafetensorError, OSError, ValueError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{path}: corrupt or truncated safetensors checkpoint ({exc})") from exc
+    if raw_meta.get(_CHECKSUM) != _digest(tensors):
+        raise CheckpointError(
+            f"{path}: checksum mismatch or missing (the file was altered after it was written)"
+        )
     for name, t in tensors.items():
         if t.is_floating_point() and not torch.isfinite(t).all():
             raise CheckpointError(f"{path}: tensor {name!r} holds NaN or inf")

@@ -67,6 +67,22 @@ def _describe(error: ValidationError) -> str:
     return f"config key '{key}': {error.message}"
 
 
+_MNIST = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+_CIFAR = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta")
+#: where torchvision finds each data set under data.root (checked before any job when download is off)
+VISION_FILES = {
+    "mnist": ("MNIST/raw", _MNIST),
+    "mnist_parity": ("MNIST/raw", _MNIST),
+    "fashion_mnist": ("FashionMNIST/raw", _MNIST),
+    "cifar10": ("cifar-10-batches-py", _CIFAR),
+}
+
+
 def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Return a validated deep copy of ``config`` with the schema's defaults filled in.
 
@@ -77,13 +93,43 @@ def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any] | None 
     errors = sorted(_Validator(schema).iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
         raise ConfigError("invalid config:\n  " + "\n  ".join(_describe(e) for e in errors))
-    _check_consistency(config)
+    _check_consistency(config, schema)
     return config
 
 
-def _check_consistency(config: dict[str, Any]) -> None:
-    """Rules a JSON schema cannot express."""
+def _check_consistency(config: dict[str, Any], schema: Mapping[str, Any]) -> None:
+    """Rules a JSON schema cannot express: σ* in the grid, distinct experiments, each experiment's data and
+    model options valid for its data set and architecture, and the data present when download is off."""
+    from toroids.study import ARCH_OPTIONS
+
     problems = []
+    root_validator = Draft202012Validator(schema)
+    dataset_schemas = schema["properties"]["datasets"]["properties"]
+    for i, exp in enumerate(config["experiments"]):
+        sub = dataset_schemas.get(exp["dataset"])
+        if sub is not None and exp.get("data"):
+            for err in root_validator.evolve(schema=sub).iter_errors(exp["data"]):
+                err.path.extendleft(["experiments", i, "data"][::-1])
+                problems.append(_describe(err))
+        allowed = ARCH_OPTIONS.get(exp["arch"], ())
+        for key in exp.get("model", {}):
+            if key not in allowed:
+                problems.append(
+                    f"config key 'experiments.{i}.model.{key}': not an option of {exp['arch']}; "
+                    f"allowed: {', '.join(allowed) or 'none'}"
+                )
+    if not config["data"]["download"]:
+        root = Path(config["data"]["root"])
+        for name in dict.fromkeys(e["dataset"] for e in config["experiments"]):
+            if name in VISION_FILES:
+                folder, names = VISION_FILES[name]
+                missing = [n for n in names if not (root / folder / n).is_file()]
+                if missing:
+                    problems.append(
+                        f"config key 'data.root': {root / folder} lacks the {name} files {missing[:2]}"
+                        f"{' …' if len(missing) > 2 else ''} and data.download is false; set data.download: "
+                        "true on a machine with internet, or point data.root at the files"
+                    )
     le = config["local_energy"]
     if le["sigma_star"] not in le["sigmas"]:
         problems.append(

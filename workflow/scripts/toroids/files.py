@@ -8,13 +8,22 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write_text", "read_json", "temporary_beside", "write_json"]
+__all__ = ["atomic_write_text", "new_file_mode", "read_json", "temporary_beside", "write_json"]
 
 
 def temporary_beside(path: Path) -> tuple[int, str]:
     """A new temporary file (fd, name) in the folder of ``path``, so that a rename onto ``path`` is atomic."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, new_file_mode())
+    return fd, name
+
+
+def new_file_mode() -> int:
+    """The permissions the umask gives a new file (mkstemp's 0600 would otherwise reach every output)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:

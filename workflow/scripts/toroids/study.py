@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "ARCH_OPTIONS",
     "BEND_PATHS",
     "BINARY_ARCHS",
     "BINARY_PATHS",
@@ -38,6 +39,17 @@ BEND_PATHS = tuple(f"{p}_bend" for p in PATHS)  # midpoint.bend_path
 BINARY_PATHS = ("random", "random_aligned", "random_bend", "random_aligned_bend")
 #: representations in which distances are measured (pairs.representation_distances)
 REPRESENTATIONS = ("raw", "aligned", "normalized", "normalized_aligned", "geodesic", "geodesic_aligned")
+
+#: each architecture's keyword options (toroids.models / toroids.binary builders; a test keeps them in sync)
+ARCH_OPTIONS = {
+    "mlp": ("widths", "bias"),
+    "lenet": ("channels", "kernel_size", "padding", "pool", "fc", "bias"),
+    "vgg16_bn": ("width",),
+    "binary_perceptron": (),
+    "committee": ("hidden",),
+    "binary_mlp": ("widths", "batchnorm"),
+    "binary_convnet": ("channels", "kernel_size", "fc", "batchnorm"),
+}
 
 #: architectures whose layers compute with the signs of their weights (toroids.binary)
 BINARY_ARCHS = ("binary_perceptron", "committee", "binary_mlp", "binary_convnet")

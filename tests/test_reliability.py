@@ -1,0 +1,446 @@
+"""Reliability, measured through the real entry points: resume after a real SIGKILL, two studies from
+scratch giving identical tables, bad input stopped before any job runs, bad checkpoints refused by their
+consumer, failed jobs leaving no partial output.
+
+Cost (2 cores): two runs of a minimal study to its tables (~30 s each on an idle box), one partial rerun,
+two short trainings killed and resumed, and one Snakemake start per bad config (run two at a time).
+"""
+
+import copy
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from toroids import files
+from toroids.checkpoint import CheckpointError, load_model, load_state, save_model, save_state
+from toroids.models import build_model
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--workflow-profile", "none"]
+
+# The smallest study that still builds every table: 2 models, 1 pair block, no midpoints, no sections.
+REL = {
+    "study": "rel",
+    "threads": 1,
+    "experiments": [
+        {
+            "arch": "mlp",
+            "dataset": "digits",
+            "model": {"widths": [16, 16]},
+            "samplers": ["sgd"],
+            "seeds": [0, 1],
+        }
+    ],
+    "training": {"epochs": 4, "batch_size": 64},
+    "geometry": {"n_points": 3},
+    "midpoints": {"pairs_per_type": 0},
+    "sections": {"pairs_per_type": 0},
+    "local_energy": {"sigmas": [0.0, 0.2], "n_samples": 2, "sigma_star": 0.2},
+    "sharpness": {"n_probes": 2},
+    "stats": {"n_resamples": 50},
+}
+TABLES = [
+    f"results/rel/tables/{t}.csv"
+    for t in (
+        "models",
+        "local_energy",
+        "paths",
+        "distances",
+        "barriers",
+        "sections",
+        "correlations",
+        "sharpness",
+        "distance_barrier",
+        "claims",
+    )
+]
+MODELS = "results/rel/models"
+VOLATILE = {"models.csv": ["wall_time_s", "device"]}  # columns that legitimately differ between two runs
+
+# One training, long enough to be killed mid-run: ~0.1 s per epoch on one thread, 20 epochs.
+RESUME = {"widths": [64, 64], "epochs": 20, "batch_size": 16, "seed": 0}
+SGD = {"lr": 0.02, "momentum": 0.9, "nesterov": True}  # the schema's defaults, as a study job gets them
+
+# Trains one model with toroids.train.train, as the train rule does (one thread, the CPU), and saves it.
+DRIVER = """
+import json, sys, time, torch
+from toroids.checkpoint import save_model
+from toroids.data import load_dataset
+from toroids.train import train
+a = json.loads(sys.argv[1])
+torch.set_num_threads(1)
+def log(msg):
+    print(msg, flush=True)
+    time.sleep(a["sleep"])  # widens the window in which the test kills it; no effect on the numbers
+res = train(arch="mlp", model_options={"widths": a["widths"]}, data=load_dataset("digits"), sampler="sgd",
+            sampler_options=a["sgd"], epochs=a["epochs"], batch_size=a["batch_size"], seed=a["seed"],
+            device=torch.device("cpu"), checkpoint=a["checkpoint"], log=log)
+save_model(a["out"], res.model, {"resumed_from_epoch": res.resumed_from_epoch,
+                                  "losses": [h["loss"] for h in res.history]})
+"""
+
+
+def snakemake(args, cwd, config=None, timeout=600):
+    """Run Snakemake's CLI in ``cwd`` (its config.yaml, written from ``config`` when given)."""
+    cfg = Path(cwd) / "config.yaml"
+    if config is not None:
+        cfg.write_text(yaml.safe_dump(config))
+    cmd = [*SNAKEMAKE, "--directory", str(cwd), "--configfile", str(cfg), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_env())
+
+
+def _env():
+    return {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def sha256(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def tmp_files(root):
+    """Temporary files of the atomic writes (``.<name>.<random>.tmp``) left anywhere under ``root``."""
+    return sorted(str(p) for p in Path(root).rglob("*.tmp"))
+
+
+def wait_for_epoch(ckpt, epoch, proc, timeout=180):
+    """Poll the epoch checkpoint until it records ``epoch`` (0-based) or later; returns that epoch."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the training finished (rc {proc.returncode}) before it could be killed")
+        if ckpt.exists():
+            try:
+                done = int(load_state(ckpt)[1]["epoch"])
+            except CheckpointError:  # cannot happen with atomic writes; keep polling if it does
+                done = -1
+            if done >= epoch:
+                return done
+        time.sleep(0.01)
+    pytest.fail(f"no epoch checkpoint at epoch {epoch} after {timeout} s")
+
+
+def run_driver(tmp, name, checkpoint=None, sleep=0.0, wait=True):
+    out = Path(tmp) / f"{name}.safetensors"
+    args = {**RESUME, "sgd": SGD, "checkpoint": str(checkpoint) if checkpoint else None}
+    args.update(out=str(out), sleep=sleep)
+    with open(Path(tmp) / f"{name}.log", "w") as log:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            [sys.executable, "-c", DRIVER, json.dumps(args)], stdout=log, stderr=subprocess.STDOUT, env=_env()
+        )
+    if wait:
+        assert proc.wait(timeout=300) == 0, (Path(tmp) / f"{name}.log").read_text()[-3000:]
+    return proc, out
+
+
+def assert_same_tensors(a, b, what):
+    assert a.keys() == b.keys(), what
+    for k in a:
+        assert a[k].dtype == b[k].dtype and torch.equal(a[k], b[k]), f"{what}: tensor {k} differs"
+
+
+# ------------------------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted training of RESUME: its weights and per-epoch losses."""
+    tmp = tmp_path_factory.mktemp("reference")
+    _, out = run_driver(tmp, "reference")
+    tensors, meta = load_state(out)
+    assert meta["resumed_from_epoch"] is None
+    return tensors, meta["losses"]
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """The minimal study run once from scratch to its tables (the figures are not needed here)."""
+    tmp = tmp_path_factory.mktemp("study_a")
+    out = snakemake(["--cores", "2", *TABLES], tmp, REL)
+    assert out.returncode == 0, out.stderr[-4000:]
+    return tmp
+
+
+# ---------------------------------------------------------------------------------------------- resume
+
+
+def test_training_killed_by_sigkill_resumes_bitwise(tmp_path, reference):
+    ref, ref_losses = reference
+    ckpt = tmp_path / "epoch_checkpoint.safetensors"
+    proc, _ = run_driver(tmp_path, "killed", checkpoint=ckpt, sleep=0.02, wait=False)
+    try:
+        killed_at = wait_for_epoch(ckpt, 3, proc)
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not (tmp_path / "killed.safetensors").exists()
+    _, out = run_driver(tmp_path, "resumed", checkpoint=ckpt)
+    tensors, meta = load_state(out)
+    assert meta["resumed_from_epoch"] is not None and meta["resumed_from_epoch"] >= killed_at
+    assert meta["losses"] == ref_losses  # the history, restored from the checkpoint and continued
+    assert_same_tensors(tensors, ref, "resumed vs uninterrupted")
+
+
+@pytest.mark.workflow
+def test_snakemake_killed_mid_training_resumes_bitwise(tmp_path, reference):
+    """SIGKILL to Snakemake's whole process group (the job included); --unlock, --rerun-incomplete."""
+    ref, _ = reference
+    config = {
+        "study": "rk",
+        "threads": 1,
+        "device": "cpu",
+        "experiments": [
+            {
+                "arch": "mlp",
+                "dataset": "digits",
+                "model": {"widths": RESUME["widths"]},
+                "samplers": ["sgd"],
+                "seeds": [RESUME["seed"]],
+            }
+        ],
+        "training": {"epochs": RESUME["epochs"], "batch_size": RESUME["batch_size"]},
+    }
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    model = tmp_path / "results" / "rk" / "models" / "mlp-digits-sgd-s0"
+    target = ["results/rk/models/mlp-digits-sgd-s0/final.safetensors"]
+    cmd = [*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(cfg), "--cores", "1", *target]
+    with open(tmp_path / "killed.log", "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=_env())
+        try:
+            killed_at = wait_for_epoch(model / "epoch_checkpoint.safetensors", 3, proc)
+            os.killpg(proc.pid, signal.SIGKILL)  # the job runs in Snakemake's process group
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    assert not (model / "final.safetensors").exists() and not (model / "meta.json").exists()
+    unlock = snakemake(["--unlock"], tmp_path)
+    assert unlock.returncode == 0, unlock.stderr[-2000:]
+    again = snakemake(["--cores", "1", "--rerun-incomplete", *target], tmp_path)
+    assert again.returncode == 0, again.stderr[-4000:]
+    meta = json.loads((model / "meta.json").read_text())
+    assert meta["resumed_from_epoch"] >= killed_at, meta["resumed_from_epoch"]
+    assert len(meta["history"]) == RESUME["epochs"]
+    assert not (model / "epoch_checkpoint.safetensors").exists()
+    assert_same_tensors(load_state(model / "final.safetensors")[0], ref, "Snakemake-resumed vs uninterrupted")
+
+
+# --------------------------------------------------------------------------------------- determinism
+
+
+def _table_digests(root):
+    """sha256 of every table under results/rel/tables/, the volatile columns dropped first."""
+    out = {}
+    for path in sorted((Path(root) / "results" / "rel" / "tables").glob("*.csv")):
+        drop = VOLATILE.get(path.name)
+        if drop:
+            frame = pd.read_csv(path).drop(columns=drop)
+            out[path.name] = hashlib.sha256(frame.to_csv(index=False).encode()).hexdigest()
+        else:
+            out[path.name] = sha256(path)
+    return out
+
+
+@pytest.mark.workflow
+def test_two_studies_from_scratch_give_identical_tables(tmp_path, study):
+    out = snakemake(["--cores", "2", *TABLES], tmp_path, REL)
+    assert out.returncode == 0, out.stderr[-4000:]
+    a, b = _table_digests(study), _table_digests(tmp_path)
+    assert len(a) == len(TABLES) and a.keys() == b.keys()
+    differ = []
+    for name in a:
+        if a[name] != b[name]:
+            fa = pd.read_csv(study / "results" / "rel" / "tables" / name)
+            fb = pd.read_csv(tmp_path / "results" / "rel" / "tables" / name)
+            cols = [c for c in fa.columns if c not in fb or not fa[c].equals(fb[c])]
+            differ.append(f"{name}: columns {cols}")
+    assert not differ, "tables differ between two runs from scratch: " + "; ".join(differ)
+    # the checkpoints too, byte for byte
+    for f in sorted((study / MODELS).rglob("*.safetensors")):
+        assert sha256(f) == sha256(tmp_path / f.relative_to(study)), f.relative_to(study)
+
+
+# ----------------------------------------------------------------------------------------- bad config
+
+
+def _exp(**kw):
+    c = copy.deepcopy(REL)
+    c["experiments"][0].update(kw)
+    return c
+
+
+def _top(**kw):
+    return {**copy.deepcopy(REL), **kw}
+
+
+BAD_CONFIGS = {
+    "unknown sampler": (_exp(samplers=["sgdd"]), "experiments.0.samplers.0"),
+    "negative lr": (_exp(sampler_options={"sgd": {"lr": -0.1}}), "experiments.0.sampler_options.sgd.lr"),
+    "widths not a list": (_exp(model={"widths": 16}), "experiments.0.model.widths"),
+    "sigma out of range": (
+        _top(local_energy={"sigmas": [0.0, 20.0], "n_samples": 2, "sigma_star": 0.0}),
+        "local_energy.sigmas.1",
+    ),
+    "sigma_star not a sigma": (
+        _top(local_energy={"sigmas": [0.0, 0.2], "n_samples": 2, "sigma_star": 0.3}),
+        "local_energy.sigma_star",
+    ),
+    "unknown data set": (_exp(dataset="imagenet"), "experiments.0.dataset"),
+    "batch size 0": (_top(training={"epochs": 4, "batch_size": 0}), "training.batch_size"),
+    "unknown device": (_top(device="tpu"), "device"),
+    "duplicate seeds": (_exp(seeds=[0, 0]), "experiments.0.seeds"),
+    "study name with a slash": (_top(study="../elsewhere"), "study"),
+    "test fraction 1.5": (_top(datasets={"digits": {"test_fraction": 1.5}}), "datasets.digits.test_fraction"),
+    "experiment twice": ({**REL, "experiments": REL["experiments"] * 2}, "experiments.1"),
+    "missing data root": (
+        {**_exp(dataset="mnist"), "data": {"root": "@EMPTY@", "download": False}},
+        "data.root",
+    ),
+    "unknown data option": (_exp(data={"n_trian": 100}), "experiments.0.data"),
+    "option the arch lacks": (_exp(model={"widths": [16], "channels": [4]}), "experiments.0.model.channels"),
+}
+
+
+@pytest.fixture(scope="module")
+def bad_config_runs(tmp_path_factory):
+    """Every bad config through the CLI (``--cores 1``), two at a time: {case: (dir, completed process)}."""
+    base = tmp_path_factory.mktemp("bad")
+    empty = base / "empty_data_root"
+    empty.mkdir()
+
+    def run(item):
+        i, (name, (config, _)) = item
+        cwd = base / f"case{i:02d}"
+        cwd.mkdir()
+        text = json.dumps(config).replace("@EMPTY@", str(empty))
+        return name, (cwd, snakemake(["--cores", "1"], cwd, json.loads(text), timeout=300))
+
+    with ThreadPoolExecutor(2) as pool:
+        return dict(pool.map(run, enumerate(BAD_CONFIGS.items())))
+
+
+@pytest.mark.parametrize(
+    "case",
+    [c for c in BAD_CONFIGS],
+)
+def test_bad_config_stops_before_any_job(bad_config_runs, case):
+    cwd, out = bad_config_runs[case]
+    key = BAD_CONFIGS[case][1]
+    assert out.returncode != 0
+    assert not (cwd / "results").exists(), f"a job ran before {key} was rejected"
+    assert f"config key '{key}" in out.stderr + out.stdout, (out.stderr + out.stdout)[-2000:]
+
+
+# ---------------------------------------------------------------------- bad checkpoints, failed jobs
+
+
+@pytest.mark.workflow
+def test_bad_checkpoint_stops_its_consumer_and_a_rerun_completes(tmp_path, study):
+    """A truncated and a pickled final.safetensors: their canonicalize jobs fail naming the file and leave
+    no output and no temporary file; with the originals put back, a rerun completes the tables, identical
+    to those of the untouched run."""
+    work = tmp_path / "study"
+    shutil.copytree(study, work, symlinks=True)  # copy2: the mtimes Snakemake compares are kept
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    trunc, pickled = (f"{MODELS}/mlp-digits-sgd-s{s}/final.safetensors" for s in (0, 1))
+    for i, rel in enumerate((trunc, pickled)):
+        shutil.copy2(work / rel, backup / f"{i}.safetensors")
+    tables_before = {t: sha256(work / t) for t in TABLES}
+    data = (work / trunc).read_bytes()
+    (work / trunc).write_bytes(data[: len(data) // 2])
+    # load_state's tensors may map the file: copy them before the file is overwritten in place
+    state = {k: v.clone() for k, v in load_state(work / pickled)[0].items()}
+    torch.save(state, work / pickled)
+
+    normalized = [rel.replace("final.safetensors", "normalized.safetensors") for rel in (trunc, pickled)]
+    out = snakemake(["--cores", "2", "--keep-going", "--force", *normalized], work)
+    assert out.returncode != 0
+    text = out.stderr + out.stdout
+    assert f"{trunc}: " in text and "truncated" in text, text[-3000:]
+    assert f"{pickled}: looks like a pickle" in text, text[-3000:]
+    for rel in normalized:
+        assert not (work / rel).exists(), rel
+    assert not tmp_files(work / "results")
+    assert {t: sha256(work / t) for t in TABLES} == tables_before  # nothing downstream written
+
+    for i, rel in enumerate((trunc, pickled)):
+        shutil.copy2(backup / f"{i}.safetensors", work / rel)
+    # Snakemake does not remake a missing intermediate file whose consumers are up to date: ask for it
+    again = snakemake(["--cores", "2", *normalized, *TABLES], work)
+    assert again.returncode == 0, again.stderr[-4000:]
+    assert all((work / rel).exists() for rel in normalized)
+    assert "rule pair_block" in again.stdout + again.stderr  # the downstream jobs ran again
+    assert {t: sha256(work / t) for t in TABLES} == {t: sha256(study / t) for t in TABLES}
+    assert not tmp_files(work / "results")
+
+
+# ------------------------------------------------------------------------------- checkpoints, in-process
+
+
+def _saved_model(tmp_path):
+    model = build_model("mlp", (64,), 10, seed=0, widths=[8])
+    path = tmp_path / "m.safetensors"
+    save_model(path, model)
+    return model, path
+
+
+def _header_len(raw):
+    return 8 + int.from_bytes(raw[:8], "little")
+
+
+@pytest.mark.parametrize("tamper", ["payload bit", "header dtype"])
+def test_tampered_checkpoint_is_refused(tmp_path, tamper):
+    _, path = _saved_model(tmp_path)
+    raw = bytearray(path.read_bytes())
+    n = _header_len(raw)
+    if tamper == "payload bit":
+        raw[n] ^= 1  # lowest mantissa bit of the first float: still finite
+    else:
+        raw[:n] = raw[:n].replace(b'"F32"', b'"I32"', 1)
+    path.write_bytes(bytes(raw))
+    with pytest.raises(CheckpointError, match="m.safetensors"):
+        load_model(path)
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path, monkeypatch):
+    model, path = _saved_model(tmp_path)
+    before = path.read_bytes()
+    text = tmp_path / "t.csv"
+    text.write_text("old\n")
+
+    def crash(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="disk full"):
+        save_state(path, {"w": torch.ones(3)})
+    with pytest.raises(OSError, match="disk full"):
+        files.atomic_write_text(text, "new\n")
+    assert path.read_bytes() == before and text.read_text() == "old\n"
+    assert not tmp_files(tmp_path)
+
+
+def test_outputs_respect_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        _, path = _saved_model(tmp_path)
+        files.atomic_write_text(tmp_path / "t.csv", "x\n")
+    finally:
+        os.umask(old)
+    for f in (path, tmp_path / "t.csv"):
+        assert f.stat().st_mode & 0o777 == 0o644, oct(f.stat().st_mode)
