@@ -30,6 +30,9 @@ _PICKLE_MAGIC = (b"PK\x03\x04", b"\x80")
 # dtype in the header would load silently. A digest of every tensor (name, dtype, shape, bytes) in the header
 # catches both.
 _CHECKSUM = "toroids_sha256"
+# All metadata travels as ONE header entry: safetensors writes its metadata map in an arbitrary key order,
+# and two entries would make two runs' files differ byte for byte.
+_HEADER = "toroids"
 
 
 def _digest(tensors: Mapping[str, torch.Tensor]) -> str:
@@ -37,7 +40,7 @@ def _digest(tensors: Mapping[str, torch.Tensor]) -> str:
     for name in sorted(tensors):
         t = tensors[name].detach().to("cpu").contiguous()
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
 
 
@@ -51,8 +54,8 @@ def save_state(
     """Atomically save a tensor dict as safetensors; ``metadata`` values are stored as JSON strings."""
     path = Path(path)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
-    header = {k: json.dumps(v) for k, v in (metadata or {}).items()}
-    header[_CHECKSUM] = _digest(tensors)
+    payload = {**(metadata or {}), _CHECKSUM: _digest(tensors)}
+    header = {_HEADER: json.dumps(payload, sort_keys=True)}
     fd, tmp = temporary_beside(path)
     os.close(fd)
     try:
@@ -87,10 +90,10 @@ def load_state(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], d
         with safe_open(str(path), framework="pt") as fh:
             raw_meta = fh.metadata() or {}
         tensors = load_file(str(path))
-        meta = {k: json.loads(v) for k, v in raw_meta.items() if k != _CHECKSUM}
+        meta = json.loads(raw_meta.get(_HEADER, "{}"))
     except (SafetensorError, OSError, ValueError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{path}: corrupt or truncated safetensors checkpoint ({exc})") from exc
-    if raw_meta.get(_CHECKSUM) != _digest(tensors):
+    if meta.pop(_CHECKSUM, None) != _digest(tensors):
         raise CheckpointError(
             f"{path}: checksum mismatch or missing (the file was altered after it was written)"
         )
