@@ -1,5 +1,6 @@
 # make run   — the default study (config/config.yaml) and its HTML report
 # make test  — the test suite and the linters
+# make bench — the benchmarks (benchmarks/run.py; results in docs/benchmarks.md)
 SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,7 +10,7 @@ HASH := $(shell cat requirements.txt pyproject.toml | sha1sum | cut -c1-12)
 STAMP := $(VENV)/.installed-$(HASH)
 CORES ?= all
 
-.PHONY: setup run report test lint clean
+.PHONY: setup run report test lint bench clean
 
 setup: $(STAMP)
 
@@ -34,6 +35,9 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/snakefmt --check .
 	$(BIN)/snakemake --lint --workflow-profile none
+
+bench: setup
+	$(BIN)/python benchmarks/run.py
 
 clean:
 	rm -rf results/default .snakemake
