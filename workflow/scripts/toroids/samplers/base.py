@@ -224,7 +224,10 @@ class Sampler(ABC):
         """BinaryNet: after every update, clamp the latent weights of binary layers to [−1, 1] (their signs
         are what the network computes with; unbounded magnitudes would freeze them). No-op otherwise."""
         for m in modules:
-            if self._binary.setdefault(id(m), is_binary(m)):
+            flag = self._binary.get(id(m))
+            if flag is None:  # decided once per network: the walk over its modules is not free per step
+                flag = self._binary[id(m)] = is_binary(m)
+            if flag:
                 clip_latent_(m)
 
     def _set_lr(self, opt: torch.optim.Optimizer, lr: float) -> None:
