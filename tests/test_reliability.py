@@ -269,12 +269,13 @@ def test_two_studies_from_scratch_give_identical_tables(tmp_path, study):
             cols = [c for c in fa.columns if c not in fb or not fa[c].equals(fb[c])]
             differ.append(f"{name}: columns {cols}")
     assert not differ, "tables differ between two runs from scratch: " + "; ".join(differ)
-    # the checkpoints too: every tensor bitwise and the header's metadata (the files' bytes may differ, see
-    # test_checkpoint_bytes_are_reproducible)
+    # the checkpoints too: every tensor bitwise, the header's metadata, and then the files' bytes
     for f in sorted((study / MODELS).rglob("*.safetensors")):
-        (ta, ma), (tb, mb) = load_state(f), load_state(tmp_path / f.relative_to(study))
-        assert_same_tensors(ta, tb, str(f.relative_to(study)))
-        assert ma == mb, f.relative_to(study)
+        rel, g = f.relative_to(study), tmp_path / f.relative_to(study)
+        (ta, ma), (tb, mb) = load_state(f), load_state(g)
+        assert_same_tensors(ta, tb, str(rel))
+        assert ma == mb, rel
+        assert sha256(f) == sha256(g), f"{rel}: same tensors and metadata, different bytes"
 
 
 # ----------------------------------------------------------------------------------------- bad config
