@@ -9,6 +9,7 @@ rule tables:
             f"{RESULTS}/midpoints/{{p}}.distances.csv", p=MIDPOINT_PAIRS
         ),
         sections=expand(f"{RESULTS}/sections/{{p}}.csv", p=SECTION_PAIRS),
+        triplet_sections=expand(f"{RESULTS}/sections/{{t}}.triplet.csv", t=TRIPLETS),
     output:
         models=f"{RESULTS}/tables/models.csv",
         local_energy=f"{RESULTS}/tables/local_energy.csv",
@@ -16,6 +17,7 @@ rule tables:
         distances=f"{RESULTS}/tables/distances.csv",
         barriers=f"{RESULTS}/tables/barriers.csv",
         sections=f"{RESULTS}/tables/sections.csv",
+        triplet_sections=f"{RESULTS}/tables/triplet_sections.csv",
     log:
         f"{RESULTS}/logs/tables.log",
     conda:

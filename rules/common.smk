@@ -1,5 +1,6 @@
 # Helpers only: config validation, the study plan, path builders. No rules here.
 
+import re
 import sys
 from pathlib import Path
 
@@ -30,6 +31,7 @@ BLOCKS = study.pair_blocks(config)
 PAIRS = study.pairs(config)
 MIDPOINT_PAIRS = {p.pair_id: p for p in study.per_type(config, PAIRS, "midpoints")}
 SECTION_PAIRS = {p.pair_id: p for p in study.per_type(config, PAIRS, "sections")}
+TRIPLETS = {t.triplet_id: t for t in study.triplets(config)}
 EXPERIMENTS = sorted({m.experiment for m in MODELS.values()})
 # The Hessian trace means nothing for sign networks, and their pair jobs need no normalized checkpoint.
 CONTINUOUS = [m for m, p in MODELS.items() if p.arch not in study.BINARY_ARCHS]
@@ -48,6 +50,7 @@ TABLES = [
         "distances",
         "barriers",
         "sections",
+        "triplet_sections",
         "correlations",
         "sharpness",
         "distance_barrier",
@@ -127,6 +130,35 @@ def pair_inputs(pairs, normalized_for_binary=True):
         return files
 
     return inputs
+
+
+def one_of(names):
+    """A wildcard constraint matching exactly ``names`` (nothing at all when there are none)."""
+    return "|".join(re.escape(n) for n in names) or "(?!)"
+
+
+def triplet_inputs(wildcards):
+    """The raw checkpoints of the ``triplet`` wildcard's models (a, b, c); for continuous networks also
+    their normalized ones (a_n, b_n, c_n), on which the alignment is computed.
+    """
+    t = TRIPLETS[wildcards.triplet]
+    files = {n: f"{model_dir(m)}/final.safetensors" for n, m in zip("abc", t.models)}
+    if t.models[0] in CONTINUOUS:
+        files |= {
+            f"{n}_n": f"{model_dir(m)}/normalized.safetensors"
+            for n, m in zip("abc", t.models)
+        }
+    return files
+
+
+def triplet_params(wildcards):
+    t = TRIPLETS[wildcards.triplet]
+    return {
+        "triplet": t.triplet_id,
+        "experiment": t.experiment,
+        "sampler": t.sampler,
+        **dict(zip("abc", t.models)),
+    }
 
 
 def block_data(wildcards):

@@ -59,6 +59,8 @@ rule section:
         f"{RESULTS}/sections/{{pair}}.csv",
     log:
         f"{RESULTS}/logs/section/{{pair}}.log",
+    wildcard_constraints:
+        pair=one_of(SECTION_PAIRS),
     conda:
         "../envs/torch.yaml"
     threads: config["threads"]
@@ -74,3 +76,31 @@ rule section:
         device=config["device"],
     script:
         "../workflow/scripts/section.py"
+
+
+# The binary figures' sections (paper Figs. 8, 20-23): the plane through three solutions of one sampler,
+# raw and with the second and third aligned to the first.
+rule triplet_section:
+    input:
+        unpack(triplet_inputs),
+    output:
+        f"{RESULTS}/sections/{{triplet}}.triplet.csv",
+    log:
+        f"{RESULTS}/logs/triplet_section/{{triplet}}.log",
+    wildcard_constraints:
+        triplet=one_of(TRIPLETS),
+    conda:
+        "../envs/torch.yaml"
+    threads: config["threads"]
+    resources:
+        gpu=GPU,
+        mem_mb=config["resources"]["mem_mb"],
+        runtime=config["resources"]["runtime"],
+    params:
+        triplet=triplet_params,
+        data=lambda w: data_params(TRIPLETS[w.triplet].models[0]),
+        sections=config["sections"],
+        evaluate=config["evaluate"],
+        device=config["device"],
+    script:
+        "../workflow/scripts/triplet_section.py"

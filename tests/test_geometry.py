@@ -113,4 +113,3 @@ def test_linear_path_endpoints():
         torch.testing.assert_close(p[0][k], sa[k])
         torch.testing.assert_close(p[2][k], sb[k])
         torch.testing.assert_close(p[1][k], (sa[k] + sb[k]) / 2)
-

@@ -60,6 +60,7 @@ TABLES = [
         "distances",
         "barriers",
         "sections",
+        "triplet_sections",
         "correlations",
         "sharpness",
         "distance_barrier",

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from toroids import binary, geometry, jobs, sections, symmetry
+from toroids import geometry, jobs, sections, symmetry
 from toroids.checkpoint import load_model
 from toroids.evaluate import evaluate_many
 from toroids.train import resolve_device
@@ -16,7 +16,7 @@ left_n, right_n = load_model(snakemake.input.left_n, device), load_model(snakema
 s = symmetry.structure(left)
 # binary networks: permutations and, where they are symmetries, sign flips (their latent weights span the
 # plane and every grid point is binarized by the layers themselves)
-perms = binary.binary_perms(left, right) if binary.is_binary(left) else symmetry.match(left_n, right_n)
+perms = sections.alignment(left, right, left_n, right_n)
 ids = {"pair": f"{pair['left']}__{pair['right']}", **pair}
 rows = []
 for rep in cfg["representations"]:

@@ -1,6 +1,7 @@
-"""Rule tables: the study's tidy tables (models, local energy, paths, distances, barriers)."""
+"""Rule tables: the study's tidy tables (models, local energy, paths, distances, barriers, sections, triplet
+sections)."""
 
-from toroids import jobs, tables
+from toroids import jobs, study, tables
 from toroids.files import read_json
 
 log = jobs.start(snakemake)
@@ -16,4 +17,6 @@ distances = tables.concat_csv([*snakemake.input.distances, *snakemake.input.bend
 jobs.write_csv(snakemake.output.distances, distances)
 jobs.write_csv(snakemake.output.barriers, tables.barriers(paths))
 jobs.write_csv(snakemake.output.sections, tables.concat_csv(snakemake.input.sections))
+triplets = tables.concat_csv(snakemake.input.triplet_sections, columns=study.TRIPLET_COLUMNS)
+jobs.write_csv(snakemake.output.triplet_sections, triplets)
 log(f"{len(models)} models, {paths['pair'].nunique() if len(paths) else 0} pairs")

@@ -99,7 +99,8 @@ def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any] | None 
 
 def _check_consistency(config: dict[str, Any], schema: Mapping[str, Any]) -> None:
     """Rules a JSON schema cannot express: σ* in the grid, distinct experiments, each experiment's data and
-    model options valid for its data set and architecture, and the data present when download is off."""
+    model options valid for its data set and architecture, three seeds for its triplet sections, and the
+    data present when download is off."""
     from toroids.study import ARCH_OPTIONS
 
     problems = []
@@ -111,6 +112,11 @@ def _check_consistency(config: dict[str, Any], schema: Mapping[str, Any]) -> Non
             for err in root_validator.evolve(schema=sub).iter_errors(exp["data"]):
                 err.path.extendleft(["experiments", i, "data"][::-1])
                 problems.append(_describe(err))
+        if exp.get("triplet_sections") and len(exp["seeds"]) < 3:
+            problems.append(
+                f"config key 'experiments.{i}.triplet_sections': true needs at least 3 seeds (a triplet per "
+                f"sampler), the experiment has {len(exp['seeds'])}: {exp['seeds']}; add seeds or set it false"
+            )
         allowed = ARCH_OPTIONS.get(exp["arch"], ())
         for key in exp.get("model", {}):
             if key not in allowed:

@@ -22,7 +22,6 @@ from toroids.study import PATHS
 __all__ = ["measure_pair", "representation_distances"]
 
 
-
 def _state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach() for k, v in model.state_dict().items()}
 

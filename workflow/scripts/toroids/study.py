@@ -1,4 +1,5 @@
-"""The plan of a study, derived from its validated config: models, pairs, pair types and pair blocks.
+"""The plan of a study, derived from its validated config: models, pairs, pair types, pair blocks and the
+triplets of the triplet sections.
 
 Model ids are ``{arch}-{dataset}-{sampler}-s{seed}``. Pairs are formed within one experiment (one
 architecture on one data set). A pair's left endpoint is the sampler that comes first in
@@ -22,14 +23,17 @@ __all__ = [
     "REPRESENTATIONS",
     "SAMPLER_LETTER",
     "SAMPLER_ORDER",
+    "TRIPLET_COLUMNS",
     "ModelPlan",
     "Pair",
+    "Triplet",
     "experiment_name",
     "first_per_type",
     "models",
     "pair_blocks",
     "pairs",
     "per_type",
+    "triplets",
 ]
 
 #: path families between the two endpoints of a pair, and through an optimized midpoint (single bend)
@@ -56,6 +60,15 @@ BINARY_ARCHS = ("binary_perceptron", "committee", "binary_mlp", "binary_convnet"
 
 SAMPLER_ORDER = ("rsgd", "sgd", "adv", "sam", "esgd", "adam")
 SAMPLER_LETTER = {"rsgd": "R", "sgd": "S", "adv": "A", "sam": "M", "esgd": "E", "adam": "D"}
+_RANK = {s: i for i, s in enumerate(SAMPLER_ORDER)}
+
+#: the columns of a triplet section's CSV and of tables/triplet_sections.csv (the figures read these):
+#: representation ∈ {raw, aligned}, kind ∈ {grid, point}, name ∈ {a, b, c} for points (empty for the grid),
+#: errors as fractions (empty for points)
+TRIPLET_COLUMNS = (
+    "triplet", "experiment", "sampler", "a", "b", "c", "representation", "kind", "name", "alpha", "beta",
+    "train_error", "test_error",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -88,6 +101,20 @@ class Pair:
     @property
     def pair_id(self) -> str:
         return f"{self.left}__{self.right}"
+
+
+@dataclass(frozen=True)
+class Triplet:
+    """Three models of one sampler in one experiment, spanning a 2-D section; ``b`` and ``c`` (the second and
+    third) are aligned to ``a`` (the first) in the section's aligned representation."""
+
+    experiment: str
+    sampler: str
+    models: tuple[str, str, str]
+
+    @property
+    def triplet_id(self) -> str:
+        return f"{self.experiment}-{self.sampler}"
 
 
 def experiment_name(exp: dict[str, Any]) -> str:
@@ -138,17 +165,16 @@ def pairs(config: dict[str, Any]) -> list[Pair]:
     by_exp: dict[str, list[ModelPlan]] = {}
     for plan in plans.values():
         by_exp.setdefault(plan.experiment, []).append(plan)
-    rank = {s: i for i, s in enumerate(SAMPLER_ORDER)}
     chosen: list[Pair] = []
     k = config["geometry"]["pairs"]
     rng = random.Random(config["geometry"]["pair_seed"])
     for exp, members in by_exp.items():
         typed: dict[str, list[Pair]] = {}
         for a, b in itertools.combinations(members, 2):
-            if (rank[b.sampler], b.seed) < (rank[a.sampler], a.seed):
+            if (_RANK[b.sampler], b.seed) < (_RANK[a.sampler], a.seed):
                 a, b = b, a
             typed.setdefault(_pair_type(a, b), []).append(Pair(a.model_id, b.model_id, _pair_type(a, b), exp))
-        for ptype in sorted(typed, key=lambda t: [rank[s] for s in _samplers_of(t)]):
+        for ptype in sorted(typed, key=lambda t: [_RANK[s] for s in _samplers_of(t)]):
             group = typed[ptype]
             chosen += group if k == "all" else sorted(rng.sample(group, min(k, len(group))), key=group.index)
     return chosen
@@ -199,4 +225,23 @@ def per_type(config: dict[str, Any], all_pairs: list[Pair], section: str) -> lis
     for exp in dict.fromkeys(p.experiment for p in all_pairs):
         group = [p for p in all_pairs if p.experiment == exp]
         out += first_per_type(group, override.get(exp, default))
+    return out
+
+
+def triplets(config: dict[str, Any]) -> list[Triplet]:
+    """The triplet sections of the study: for each experiment with ``triplet_sections``, one triplet per
+    sampler (in :data:`SAMPLER_ORDER`) made of its first three seeds, in the order the config lists them."""
+    plans = models(config)
+    out = []
+    for exp in config["experiments"]:
+        if not exp.get("triplet_sections"):
+            continue
+        name = experiment_name(exp)
+        for sampler in sorted(exp["samplers"], key=_RANK.__getitem__):
+            ids = [p.model_id for p in plans.values() if p.experiment == name and p.sampler == sampler]
+            if len(ids) < 3:
+                raise ValueError(
+                    f"experiment {name}: triplet_sections needs 3 seeds, {sampler} has {len(ids)}"
+                )
+            out.append(Triplet(name, sampler, (ids[0], ids[1], ids[2])))
     return out

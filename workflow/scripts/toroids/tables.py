@@ -37,10 +37,13 @@ def models_table(metas: Iterable[dict[str, Any]], expected: Sequence[str]) -> pd
     return frame
 
 
-def concat_csv(paths: Sequence[str]) -> pd.DataFrame:
-    """Concatenate per-job CSVs; an empty list gives an empty frame."""
+def concat_csv(paths: Sequence[str], columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Concatenate per-job CSVs; an empty list gives an empty frame (with ``columns``, if given, so that
+    the table written from it keeps its header)."""
     frames = [pd.read_csv(p) for p in paths]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if frames:
+        return pd.concat(frames, ignore_index=True)
+    return pd.DataFrame(columns=list(columns or []))
 
 
 def read_or_empty(path: str) -> pd.DataFrame:
