@@ -25,19 +25,12 @@ include: "rules/analysis.smk"
 include: "rules/figures.smk"
 
 
-# Small CPU jobs that read the tables: run them where Snakemake runs, not as cluster jobs.
+# Small CPU jobs that read the tables: run them where Snakemake runs, not as cluster jobs (the figure
+# rules say so themselves: they are generated in rules/figures.smk).
 localrules:
     all,
     tables,
     analysis,
-    fig01_local_energy,
-    fig01_generalization,
-    fig02_paths,
-    fig03_bend_paths,
-    fig04_sections,
-    fig05_distances,
-    fig06_overparameterization,
-    fig07_binary_paths,
 
 
 rule all:

@@ -9,7 +9,11 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 from snakemake.exceptions import WorkflowError  # noqa: E402
 
 from toroids import study  # noqa: E402
-from toroids.figures import FIGURES as FIGURE_MANIFEST  # noqa: E402
+from toroids.figures import (
+    FIGURES as FIGURE_MANIFEST,
+    figure_index,
+    select as select_figure,
+)  # noqa: E402
 from toroids.config import ConfigError, load_schema, validate_config  # noqa: E402
 
 try:
@@ -36,11 +40,17 @@ EXPERIMENTS = sorted({m.experiment for m in MODELS.values()})
 # The Hessian trace means nothing for sign networks, and their pair jobs need no normalized checkpoint.
 CONTINUOUS = [m for m, p in MODELS.items() if p.arch not in study.BINARY_ARCHS]
 
+# Every paper figure has a rule; the study draws those whose data it has (toroids.figures.select) and the
+# figure index says, for every figure, what was drawn and what was left out and why.
+FIGURE_SELECTION = {
+    name: select_figure(fig, config) for name, fig in FIGURE_MANIFEST.items()
+}
 FIGURES = [
     f"{RESULTS}/figures/{name}.{ext}"
-    for name in FIGURE_MANIFEST
+    for name, sel in FIGURE_SELECTION.items()
+    if sel.drawn
     for ext in ("pdf", "png")
-]
+] + [f"{RESULTS}/figures/index.csv", f"{RESULTS}/config.yaml"]
 TABLES = [
     f"{RESULTS}/tables/{name}.csv"
     for name in [

@@ -1,148 +1,64 @@
-rule fig01_local_energy:
-    input:
-        local_energy=f"{RESULTS}/tables/local_energy.csv",
-    output:
-        pdf=f"{RESULTS}/figures/fig01_local_energy.pdf",
-        png=report(
-            f"{RESULTS}/figures/fig01_local_energy.png",
-            caption="../report/fig01_local_energy.rst",
-            category="Flatness",
-        ),
-    log:
-        f"{RESULTS}/logs/figures/fig01_local_energy.log",
-    conda:
-        "../envs/plot.yaml"
-    script:
-        "../workflow/scripts/figure.py"
+# One rule per paper figure (1-23), generated from the manifest toroids.figures.FIGURES: its tables are
+# the inputs, the experiments of each slot a parameter (see toroids.figures.select).
+for _name, _fig in FIGURE_MANIFEST.items():
+
+    rule:
+        name:
+            _name
+        input:
+            **{t: f"{RESULTS}/tables/{t}.csv" for t in _fig.tables},
+        output:
+            pdf=f"{RESULTS}/figures/{_name}.pdf",
+            png=report(
+                f"{RESULTS}/figures/{_name}.png",
+                caption=f"../report/{_name}.rst",
+                category=_fig.category,
+            ),
+        log:
+            f"{RESULTS}/logs/figures/{_name}.log",
+        localrule: True
+        conda:
+            "../envs/plot.yaml"
+        params:
+            slots=FIGURE_SELECTION[_name].slots,
+            left_out=FIGURE_SELECTION[_name].left_out,
+            sigma_star=config["local_energy"]["sigma_star"],
+            flip_star=config["local_energy"]["flip_star"],
+        script:
+            "../workflow/scripts/figure.py"
 
 
-rule fig01_generalization:
-    input:
-        models=f"{RESULTS}/tables/models.csv",
-        local_energy=f"{RESULTS}/tables/local_energy.csv",
+rule figure_index:
     output:
-        pdf=f"{RESULTS}/figures/fig01_generalization.pdf",
-        png=report(
-            f"{RESULTS}/figures/fig01_generalization.png",
-            caption="../report/fig01_generalization.rst",
-            category="Flatness",
+        report(
+            f"{RESULTS}/figures/index.csv",
+            caption="../report/figure_index.rst",
+            category="Figures",
         ),
     log:
-        f"{RESULTS}/logs/figures/fig01_generalization.log",
+        f"{RESULTS}/logs/figures/index.log",
+    localrule: True
     conda:
         "../envs/plot.yaml"
     params:
-        sigma_star=config["local_energy"]["sigma_star"],
+        rows=figure_index(config, RESULTS),
     script:
-        "../workflow/scripts/figure.py"
+        "../workflow/scripts/figure_index.py"
 
 
-rule fig02_paths:
-    input:
-        paths=f"{RESULTS}/tables/paths.csv",
+rule study_config:
     output:
-        pdf=f"{RESULTS}/figures/fig02_paths.pdf",
-        png=report(
-            f"{RESULTS}/figures/fig02_paths.png",
-            caption="../report/fig02_paths.rst",
-            category="Paths",
+        report(
+            f"{RESULTS}/config.yaml",
+            caption="../report/study_config.rst",
+            category="Config",
         ),
     log:
-        f"{RESULTS}/logs/figures/fig02_paths.log",
+        f"{RESULTS}/logs/study_config.log",
+    localrule: True
     conda:
         "../envs/plot.yaml"
+    params:
+        config=config,
     script:
-        "../workflow/scripts/figure.py"
-
-
-rule fig03_bend_paths:
-    input:
-        paths=f"{RESULTS}/tables/paths.csv",
-    output:
-        pdf=f"{RESULTS}/figures/fig03_bend_paths.pdf",
-        png=report(
-            f"{RESULTS}/figures/fig03_bend_paths.png",
-            caption="../report/fig03_bend_paths.rst",
-            category="Paths",
-        ),
-    log:
-        f"{RESULTS}/logs/figures/fig03_bend_paths.log",
-    conda:
-        "../envs/plot.yaml"
-    script:
-        "../workflow/scripts/figure.py"
-
-
-rule fig04_sections:
-    input:
-        sections=f"{RESULTS}/tables/sections.csv",
-    output:
-        pdf=f"{RESULTS}/figures/fig04_sections.pdf",
-        png=report(
-            f"{RESULTS}/figures/fig04_sections.png",
-            caption="../report/fig04_sections.rst",
-            category="Sections",
-        ),
-    log:
-        f"{RESULTS}/logs/figures/fig04_sections.log",
-    conda:
-        "../envs/plot.yaml"
-    script:
-        "../workflow/scripts/figure.py"
-
-
-rule fig05_distances:
-    input:
-        distances=f"{RESULTS}/tables/distances.csv",
-    output:
-        pdf=f"{RESULTS}/figures/fig05_distances.pdf",
-        png=report(
-            f"{RESULTS}/figures/fig05_distances.png",
-            caption="../report/fig05_distances.rst",
-            category="Distances",
-        ),
-    log:
-        f"{RESULTS}/logs/figures/fig05_distances.log",
-    conda:
-        "../envs/plot.yaml"
-    script:
-        "../workflow/scripts/figure.py"
-
-
-rule fig06_overparameterization:
-    input:
-        models=f"{RESULTS}/tables/models.csv",
-        local_energy=f"{RESULTS}/tables/local_energy.csv",
-        distances=f"{RESULTS}/tables/distances.csv",
-        barriers=f"{RESULTS}/tables/barriers.csv",
-    output:
-        pdf=f"{RESULTS}/figures/fig06_overparameterization.pdf",
-        png=report(
-            f"{RESULTS}/figures/fig06_overparameterization.png",
-            caption="../report/fig06_overparameterization.rst",
-            category="Binary networks",
-        ),
-    log:
-        f"{RESULTS}/logs/figures/fig06_overparameterization.log",
-    conda:
-        "../envs/plot.yaml"
-    script:
-        "../workflow/scripts/figure.py"
-
-
-rule fig07_binary_paths:
-    input:
-        paths=f"{RESULTS}/tables/paths.csv",
-    output:
-        pdf=f"{RESULTS}/figures/fig07_binary_paths.pdf",
-        png=report(
-            f"{RESULTS}/figures/fig07_binary_paths.png",
-            caption="../report/fig07_binary_paths.rst",
-            category="Binary networks",
-        ),
-    log:
-        f"{RESULTS}/logs/figures/fig07_binary_paths.log",
-    conda:
-        "../envs/plot.yaml"
-    script:
-        "../workflow/scripts/figure.py"
+        "../workflow/scripts/study_config.py"

@@ -158,3 +158,99 @@ def test_prepare_overparameterization_joins_sizes_distances_and_barriers():
     assert row["flatness"] == pytest.approx(0.2)
     assert (row["hamming"], row["hamming_aligned"]) == (0.5, 0.3)
     assert (row["barrier_random"], row["barrier_random_aligned"]) == (0.2, 0.1)
+
+
+def test_prepare_local_energy_mean_and_std_over_models():
+    le = pd.DataFrame(
+        {
+            "experiment": ["e"] * 4 + ["other"],
+            "model_id": ["a", "a", "b", "b", "c"],
+            "sampler": ["sgd"] * 5,
+            "sigma": [0.0, 0.1, 0.0, 0.1, 0.1],
+            "delta_mean": [0.0, 0.2, 0.0, 0.4, 9.0],
+        }
+    )
+    agg = plotting.prepare_local_energy(le, "e").set_index("sigma")
+    assert agg.loc[0.1, "mean"] == pytest.approx(0.3) and agg.loc[0.1, "n"] == 2
+    assert agg.loc[0.1, "std"] == pytest.approx(0.141421356, rel=1e-6)
+    assert agg.loc[0.0, "std"] == 0.0  # two equal values, not NaN
+
+
+def _section_rows(pair, ptype, exp="e"):
+    grid = [
+        {
+            "experiment": exp,
+            "pair": pair,
+            "pair_type": ptype,
+            "representation": "raw",
+            "kind": "grid",
+            "alpha": a,
+            "beta": b,
+            "train_error": 0.01 * (a + 2 * b),
+        }
+        for a in (0.0, 1.0)
+        for b in (0.0, 1.0, 2.0)
+    ]
+    return grid
+
+
+def test_section_pairs_pick_the_papers_types_in_order():
+    rows = []
+    for pair, ptype in [("p1", "A-A"), ("p2", "R-A"), ("p3", "R-R"), ("p4", "R-A"), ("p5", "S-S")]:
+        rows += _section_rows(pair, ptype)
+    rows += _section_rows("q", "R-A", exp="other")
+    sec = pd.DataFrame(rows)
+    assert plotting.section_pairs(sec, "e", ("R-A",)) == ["p2"]  # the first R-A of this experiment
+    assert plotting.section_pairs(sec, "e", None) == ["p3", "p5", "p2", "p1"]  # R-R, S-S, R-A, A-A
+    assert plotting.section_pairs(sec, "e", ("R-R", "S-S", "A-A"), every=True) == ["p3", "p5", "p1"]
+    assert plotting.section_pairs(sec, "e", ("S-A",)) == ["p1"]  # none of them: the first section
+    assert plotting.section_pairs(sec, "nothing", ("R-A",)) == []
+
+
+def test_section_grid_is_beta_by_alpha_in_percent():
+    sub = pd.DataFrame(_section_rows("p", "R-R"))
+    grid = plotting.section_grid(sub.sample(frac=1.0, random_state=0), "train_error")
+    assert list(grid.columns) == [0.0, 1.0] and list(grid.index) == [0.0, 1.0, 2.0]
+    assert grid.loc[2.0, 1.0] == pytest.approx(5.0)  # 100 · 0.01 · (1 + 2·2)
+
+
+def test_triplet_rows_follow_the_requested_experiments_and_samplers():
+    trip = pd.DataFrame(
+        {
+            "triplet": ["x-rsgd", "x-adv", "y-adv", "x-sgd", "x-adv"],
+            "experiment": ["x", "x", "y", "x", "x"],
+            "sampler": ["rsgd", "adv", "adv", "sgd", "adv"],
+        }
+    )
+    assert plotting.triplet_rows(trip, ["x"], ("adv", "rsgd")) == ["x-adv", "x-rsgd"]
+    assert plotting.triplet_rows(trip, ["y", "x"], ("adv",)) == ["y-adv", "x-adv"]
+    assert plotting.triplet_rows(trip.iloc[:0], ["x"], ("adv",)) == []
+
+
+def test_binary_paths_are_scaled_by_the_types_hamming_distance():
+    paths = pd.DataFrame(
+        _path_rows("p", "S-S", [0.0, 0.5, 0.0], "random_aligned", order=0)
+        + _path_rows("q", "S-S", [0.0, 0.3, 0.0], "random_aligned", order=0)
+    )
+    dist = pd.DataFrame(
+        {
+            "experiment": ["e"] * 4,
+            "pair_type": ["S-S"] * 4,
+            "between": ["endpoints"] * 4,
+            "representation": ["hamming_aligned", "hamming_aligned", "hamming", "hamming"],
+            "distance": [0.2, 0.4, 0.5, 0.5],
+        }
+    )
+    agg = plotting.prepare_binary_paths(paths, dist, "e", "random_aligned")
+    assert agg["hamming"].tolist() == pytest.approx([0.0, 0.15, 0.3])  # x · mean aligned distance 0.3
+    assert agg["mean"].tolist() == pytest.approx([0.0, 40.0, 0.0])
+
+
+def test_binary_legend_states_mean_and_std_of_test_error():
+    models = pd.DataFrame(
+        {"experiment": ["e"] * 3, "sampler": ["rsgd", "rsgd", "adv"], "test_error": [0.100, 0.104, 0.2]}
+    )
+    assert plotting.binary_legend(models, "e") == {
+        "rsgd": "RSGD: test 10.2 ± 0.3%",
+        "adv": "ADV: test 20.0 ± 0.0%",
+    }

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from toroids.figures import FIGURES
+from toroids.config import load_schema, validate_config
+from toroids.figures import FIGURES, select
 from toroids.study import BEND_PATHS, BINARY_PATHS, PATHS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +32,8 @@ TINY = {
             "arch": "binary_perceptron",
             "dataset": "teacher",
             "samplers": ["sgd"],
-            "seeds": [0, 1],
+            "seeds": [0, 1, 2],
+            "triplet_sections": True,
             "training": {"epochs": 3, "batch_size": 50},
             "sampler_options": {"sgd": {"lr": 1.0, "momentum": 0.0, "nesterov": False}},
             "sections_pairs_per_type": 0,
@@ -57,9 +59,22 @@ def run(args, cwd, config=TINY, timeout=600):
 def test_dry_run_lists_every_rule(tmp_path):
     out = run(["-n", "--quiet", "rules"], tmp_path)
     assert out.returncode == 0, out.stderr
-    rules = ["train", "canonicalize", "local_energy", "pair_block", "midpoint", "section", "tables", "all"]
-    for rule in [*rules, *FIGURES]:
+    rules = ["train", "canonicalize", "local_energy", "pair_block", "midpoint", "section", "triplet_section"]
+    for rule in [*rules, "tables", "figure_index", "all", *drawn(TINY)]:
         assert rule in out.stdout, rule
+
+
+def drawn(config):
+    cfg = validate_config(config, load_schema(ROOT / "config" / "schema" / "config.schema.yaml"))
+    return [name for name, fig in FIGURES.items() if select(fig, cfg).drawn]
+
+
+def test_paper_config_dag_has_every_figure_rule(tmp_path):
+    cmd = [*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(ROOT / "config" / "paper.yaml")]
+    out = subprocess.run([*cmd, "-n", "--quiet", "rules"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    for rule in [*FIGURES, "figure_index"]:
+        assert f"{rule} " in out.stdout or f"{rule}\n" in out.stdout, rule
 
 
 @pytest.mark.parametrize(
@@ -86,16 +101,30 @@ def test_tiny_study_end_to_end(tmp_path):
     out = run(["--cores", "2"], tmp_path)
     assert out.returncode == 0, out.stderr[-4000:]
     res = tmp_path / "results" / "tiny"
-    for name in FIGURES:
+    import pandas as pd
+
+    names = drawn(TINY)
+    # the tiny study has an MLP and a perceptron: the MLP, the perceptron and the fall-back figures
+    assert {"fig01_flatness", "fig04_sections", "fig08_binary_sections", "fig18_perceptron"} <= set(names)
+    for name in names:
         for ext, magic in (("png", b"\x89PNG"), ("pdf", b"%PDF")):
             f = res / "figures" / f"{name}.{ext}"
             assert f.read_bytes()[:4] == magic and f.stat().st_size > 5000, f
-    import pandas as pd
+    index = pd.read_csv(res / "figures" / "index.csv")
+    assert index["figure"].tolist() == list(range(1, 24))
+    left_out = index[index["status"] == "left out"]
+    assert set(left_out["name"]) == set(FIGURES) - set(names) and left_out["left_out"].str.len().gt(0).all()
+    for name in set(FIGURES) - set(names):
+        assert not (res / "figures" / f"{name}.png").exists()
+    assert yaml.safe_load((res / "config.yaml").read_text())["experiments"][1]["triplet_sections"] is True
+    trip = pd.read_csv(res / "tables" / "triplet_sections.csv")
+    assert set(trip["representation"]) == {"raw", "aligned"} and trip["triplet"].nunique() == 1
 
     models = pd.read_csv(res / "tables" / "models.csv")
-    assert len(models) == 4 and (models["status"] == "ok").all()
+    assert len(models) == 5 and (models["status"] == "ok").all()
     barriers = pd.read_csv(res / "tables" / "barriers.csv")
-    assert set(barriers["path"]) == set(PATHS) | set(BEND_PATHS) | set(BINARY_PATHS) and len(barriers) == 10
+    # the MLP: 1 pair × 6 families; the perceptron: 3 pairs × 4 (random, aligned, both with a bend)
+    assert set(barriers["path"]) == set(PATHS) | set(BEND_PATHS) | set(BINARY_PATHS) and len(barriers) == 18
     le = pd.read_csv(res / "tables" / "local_energy.csv")
     assert set(le[le["model_id"].str.startswith("perc")]["noise"]) == {"flips"}
     claims = pd.read_csv(res / "tables" / "claims.csv")

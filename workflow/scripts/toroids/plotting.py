@@ -8,6 +8,7 @@ S-S blue, A-A red, S-A green, R-R black, R-S magenta, R-A orange. Samplers beyon
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -19,21 +20,31 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from toroids.study import BINARY_ARCHS, SAMPLER_LETTER  # noqa: E402
+
 __all__ = [
     "PAIR_COLOR",
     "SAMPLER_STYLE",
+    "SECTION_LEVELS",
+    "binary_legend",
+    "figure_deep_binary",
     "figure_distances",
-    "figure_generalization",
-    "figure_local_energy",
-    "figure_overparameterization",
+    "figure_flatness",
     "figure_paths",
     "figure_sections",
+    "figure_sweep",
+    "figure_triplet_sections",
+    "prepare_binary_paths",
     "prepare_distances",
     "prepare_generalization",
+    "prepare_local_energy",
     "prepare_overparameterization",
     "prepare_paths",
     "save_figure",
+    "section_grid",
+    "section_pairs",
     "style",
+    "triplet_rows",
 ]
 
 SAMPLER_STYLE = {
@@ -102,44 +113,6 @@ def _empty(ax: plt.Axes, message: str) -> None:
     ax.set_axis_off()
 
 
-def figure_local_energy(le: pd.DataFrame) -> plt.Figure:
-    """Local energy δE(σ) (train error, %) against σ, one panel per experiment: the mean over models of a
-    sampler, the band is the standard deviation over those models; thin lines are the single models."""
-    style()
-    exps = sorted(le["experiment"].unique()) if len(le) else []
-    fig, axes = plt.subplots(1, max(1, len(exps)), figsize=(4.2 * max(1, len(exps)), 3.4), squeeze=False)
-    if not exps:
-        _empty(axes[0, 0], "no local-energy data in this study")
-    for ax, exp in zip(axes[0], exps):
-        sub = le[le["experiment"] == exp]
-        for sampler, g in sub.groupby("sampler"):
-            st = _sampler(sampler)
-            for _, m in g.groupby("model_id"):
-                ax.plot(m["sigma"], 100 * m["delta_mean"], color=st["color"], alpha=0.25, lw=0.8)
-            agg = g.groupby("sigma")["delta_mean"].agg(["mean", "std"]).reset_index().fillna(0)
-            n = g["model_id"].nunique()
-            ax.plot(
-                agg["sigma"],
-                100 * agg["mean"],
-                color=st["color"],
-                marker=st["marker"],
-                ms=4,
-                label=f"{st['label']} (n={n})",
-            )
-            ax.fill_between(
-                agg["sigma"],
-                100 * (agg["mean"] - agg["std"]),
-                100 * (agg["mean"] + agg["std"]),
-                color=st["color"],
-                alpha=0.15,
-                lw=0,
-            )
-        ax.set(title=exp, xlabel="noise amplitude σ", ylabel="local energy δE (train error, %)")
-        ax.legend()
-    fig.tight_layout()
-    return fig
-
-
 def prepare_generalization(models: pd.DataFrame, le: pd.DataFrame, sigma_star: float) -> pd.DataFrame:
     """One row per model: its test error and its local energy at σ* (``delta_mean``, ``delta_std``)."""
     from toroids.stats import flatness_at
@@ -150,37 +123,6 @@ def prepare_generalization(models: pd.DataFrame, le: pd.DataFrame, sigma_star: f
     if missing:
         raise ValueError(f"no local energy at σ*={sigma_star} for {missing}")
     return out
-
-
-def figure_generalization(points: pd.DataFrame, sigma_star: float) -> plt.Figure:
-    """Test error (%) against the local energy at σ* (%), one panel per experiment, one marker per model
-    with the standard deviation over noise draws as horizontal error bar."""
-    style()
-    exps = sorted(points["experiment"].unique()) if len(points) else []
-    fig, axes = plt.subplots(1, max(1, len(exps)), figsize=(4.2 * max(1, len(exps)), 3.4), squeeze=False)
-    if not exps:
-        _empty(axes[0, 0], "no models in this study")
-    for ax, exp in zip(axes[0], exps):
-        sub = points[points["experiment"] == exp]
-        for sampler, g in sub.groupby("sampler"):
-            st = _sampler(sampler)
-            ax.errorbar(
-                100 * g["delta_mean"],
-                100 * g["test_error"],
-                xerr=100 * g["delta_std"],
-                ls="none",
-                color=st["color"],
-                marker=st["marker"],
-                ms=6,
-                capsize=2,
-                label=st["label"],
-            )
-        ax.set(title=exp, xlabel=f"local energy δE at σ = {sigma_star} (%)", ylabel="test error (%)")
-        if (sub["delta_mean"] > 0).all():
-            ax.set_xscale("log")
-        ax.legend()
-    fig.tight_layout()
-    return fig
 
 
 def prepare_paths(paths: pd.DataFrame, path: str, n_grid: int = 41) -> pd.DataFrame:
@@ -213,42 +155,6 @@ def prepare_paths(paths: pd.DataFrame, path: str, n_grid: int = 41) -> pd.DataFr
 
 def _type_order(types: object) -> list[str]:
     return sorted(types, key=lambda t: (PAIR_ORDER.index(t) if t in PAIR_ORDER else len(PAIR_ORDER), t))
-
-
-def figure_paths(paths: pd.DataFrame, families: tuple[str, ...]) -> plt.Figure:
-    """Train error (%) along each path family (columns), one row per experiment, one curve per pair type:
-    mean over pairs, band = standard deviation over pairs (paper Figs. 2, 3, 9, 10)."""
-    style()
-    exps = sorted(paths[paths["path"].isin(families)]["experiment"].unique()) if len(paths) else []
-    nrow, ncol = max(1, len(exps)), len(families)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(3.8 * ncol, 3.2 * nrow), squeeze=False)
-    if not exps:
-        for ax in axes[0]:
-            _empty(ax, "no such paths in this study\n(a pair needs two models of one experiment)")
-        return fig
-    for r, exp in enumerate(exps):
-        for c, fam in enumerate(families):
-            ax = axes[r, c]
-            agg = prepare_paths(paths[paths["experiment"] == exp], fam)
-            if agg.empty:
-                _empty(ax, f"{PATH_TITLE.get(fam, fam)}: not computed")
-                continue
-            for t in _type_order(agg["pair_type"].unique()):
-                g = agg[agg["pair_type"] == t]
-                col = _pair_color(t)
-                ax.plot(g["x"], g["mean"], color=col, lw=1.5, label=f"{t} (n={int(g['n'].max())})")
-                ax.fill_between(
-                    g["x"], g["mean"] - g["std"], g["mean"] + g["std"], color=col, alpha=0.15, lw=0
-                )
-            ax.set(title=f"{exp}: {PATH_TITLE.get(fam, fam)}", xlim=(0, 1))
-            ax.set_ylim(bottom=0)
-            if r == nrow - 1:
-                ax.set_xlabel("position along the path (rescaled distance)")
-            if c == 0:
-                ax.set_ylabel("train error (%)")
-            ax.legend(fontsize="small")
-    fig.tight_layout()
-    return fig
 
 
 #: which single-bend variant's midpoint is used for the midpoint distances of each representation
@@ -286,100 +192,6 @@ def prepare_distances(distances: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def figure_distances(distances: pd.DataFrame) -> plt.Figure:
-    """Per-parameter Euclidean distances by pair type in four representations (paper Figs. 5 and 17):
-    endpoint–endpoint, and each endpoint to the optimized midpoint; error bars = std over pairs."""
-    style()
-    agg = prepare_distances(distances) if len(distances) else pd.DataFrame()
-    exps = sorted(agg["experiment"].unique()) if len(agg) else []
-    betweens = [b for b in BETWEEN_TITLE if len(agg) and b in set(agg["between"])] or ["endpoints"]
-    fig, axes = plt.subplots(
-        max(1, len(exps)), len(betweens), figsize=(4 * len(betweens), 3.3 * max(1, len(exps))), squeeze=False
-    )
-    if not exps:
-        _empty(axes[0, 0], "no pairs in this study")
-        return fig
-    for r, exp in enumerate(exps):
-        for c, between in enumerate(betweens):
-            ax = axes[r, c]
-            sub = agg[(agg["experiment"] == exp) & (agg["between"] == between)]
-            types = _type_order(sub["pair_type"].unique())
-            pos = {t: i for i, t in enumerate(types)}
-            for j, (rep, (label, col, mk)) in enumerate(REPRESENTATION_STYLE.items()):
-                g = sub[sub["representation"] == rep]
-                x = np.array([pos[t] for t in g["pair_type"]]) + (j - 1.5) * 0.12
-                ax.errorbar(
-                    x, g["mean"], yerr=g["std"], ls="none", marker=mk, color=col, capsize=2, label=label
-                )
-            ax.set_xticks(range(len(types)), types)
-            ax.set_xlim(-0.5, len(types) - 0.5)
-            ax.set(title=f"{exp}: {BETWEEN_TITLE[between]}", ylim=(0, None))
-            if c == 0:
-                ax.set_ylabel("distance (per parameter)")
-            if r == 0 and c == 0:
-                ax.legend(fontsize="small")
-    fig.tight_layout()
-    return fig
-
-
-#: contour levels of the paper's 2-D sections, train error in % (digest §5.4)
-SECTION_LEVELS = [0, 0.025, 0.091, 0.33, 1.2, 4.5, 16, 60, 100]
-
-
-def figure_sections(sections: pd.DataFrame) -> plt.Figure:
-    """Train error (%) on the Gram–Schmidt plane through left, right and right-aligned (paper Figs. 4, 12–16):
-    one row per section, one column per representation; the paper's log-spaced contour levels; the dashed
-    curve is the straight path (raw) or the projected geodesic (normalized) from left to right-aligned."""
-    style()
-    pairs_ = list(dict.fromkeys(sections["pair"])) if len(sections) else []
-    reps = list(dict.fromkeys(sections["representation"])) if len(sections) else ["raw"]
-    fig, axes = plt.subplots(
-        max(1, len(pairs_)), len(reps), figsize=(4.3 * len(reps), 3.8 * max(1, len(pairs_))), squeeze=False
-    )
-    if not pairs_:
-        _empty(axes[0, 0], "no sections in this study")
-        return fig
-    cmap = plt.get_cmap("viridis", len(SECTION_LEVELS) - 1)
-    norm = matplotlib.colors.BoundaryNorm(SECTION_LEVELS, cmap.N)
-    for r, pair in enumerate(pairs_):
-        for c, rep in enumerate(reps):
-            ax = axes[r, c]
-            sub = sections[(sections["pair"] == pair) & (sections["representation"] == rep)]
-            grid = sub[sub["kind"] == "grid"].pivot(index="beta", columns="alpha", values="train_error")
-            cs = ax.contourf(
-                grid.columns, grid.index, 100 * grid.to_numpy(), levels=SECTION_LEVELS, cmap=cmap, norm=norm
-            )
-            path = sub[sub["kind"] == "path"]
-            ax.plot(path["alpha"], path["beta"], "w--", lw=1.2)
-            pts = sub[sub["kind"] == "point"].set_index("name")
-            left, right = sub["left"].iloc[0], sub["right"].iloc[0]
-            for name, model_id in (("left", left), ("right", right), ("right_aligned", right)):
-                st = _sampler(model_id.rsplit("-", 2)[-2])
-                ax.plot(
-                    pts.loc[name, "alpha"],
-                    pts.loc[name, "beta"],
-                    marker=st["marker"],
-                    color=st["color"],
-                    mec="white",
-                    ms=9,
-                    ls="none",
-                )
-                ax.annotate(
-                    name.replace("_", " "),
-                    (pts.loc[name, "alpha"], pts.loc[name, "beta"]),
-                    textcoords="offset points",
-                    xytext=(5, 5),
-                    color="white",
-                    fontsize="small",
-                )
-            ax.set(title=f"{sub['pair_type'].iloc[0]} {rep}\n{left} ← {right}", xlabel="α", ylabel="β")
-            ax.title.set_fontsize("small")
-            bar = fig.colorbar(cs, ax=ax, label="train error (%)", ticks=SECTION_LEVELS)
-            bar.ax.set_yticklabels([f"{v:g}" for v in SECTION_LEVELS])
-    fig.tight_layout()
-    return fig
-
-
 def prepare_overparameterization(
     models: pd.DataFrame, local_energy: pd.DataFrame, distances: pd.DataFrame, barriers: pd.DataFrame
 ) -> pd.DataFrame:
@@ -389,9 +201,7 @@ def prepare_overparameterization(
     An experiment's family is its architecture and data set; sizes are compared within a family."""
     from toroids.stats import flatness_at
 
-    bin_models = models[
-        models["arch"].isin(["binary_perceptron", "committee", "binary_mlp", "binary_convnet"])
-    ]
+    bin_models = models[models["arch"].isin(BINARY_ARCHS)]
     if bin_models.empty:
         return pd.DataFrame()
     flat = flatness_at(local_energy, 0.0).set_index("model_id")["delta_mean"]
@@ -406,8 +216,8 @@ def prepare_overparameterization(
         )
         .reset_index()
     )
-    letter = {"rsgd": "R", "sgd": "S", "adv": "A", "sam": "M", "esgd": "E", "adam": "D"}
-    out["pair_type"] = out["sampler"].map(lambda x: f"{letter.get(x, x)}-{letter.get(x, x)}")
+    letter = {s: SAMPLER_LETTER.get(s, s) for s in out["sampler"].unique()}
+    out["pair_type"] = out["sampler"].map(lambda x: f"{letter[x]}-{letter[x]}")
     if len(distances):
         d = distances[(distances.get("between", "endpoints") == "endpoints")]
         hd = d[d["representation"].isin(["hamming", "hamming_aligned"])]
@@ -421,52 +231,504 @@ def prepare_overparameterization(
     return out
 
 
-def figure_overparameterization(table: pd.DataFrame) -> plt.Figure:
-    """Binary networks against their size (paper Figs. 6, 18, 19): test error, δE at ε*, Hamming distance
-    (raw dashed, aligned solid) and maximum barrier along random shortest paths (raw dashed, aligned solid),
-    one row per family (architecture on a data set), one colour per sampler, pairs within a sampler."""
+# -- layout helpers --------------------------------------------------------------------------------------
+
+
+def _grid(
+    n: int, ncols: int, width: float = 3.8, height: float = 3.2, layout: str | None = None
+) -> tuple[plt.Figure, list[plt.Axes]]:
+    """``n`` panels on rows of ``ncols``; unused axes switched off. At least one panel."""
+    n = max(1, n)
+    ncols = max(1, min(ncols, n))
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False, layout=layout
+    )
+    flat = list(axes.ravel())
+    for ax in flat[n:]:
+        ax.set_axis_off()
+    return fig, flat[:n]
+
+
+def _plain_log(ax: plt.Axes, axis: str = "x") -> None:
+    """Log-axis tick labels as plain numbers (3000, 0.1), not 3×10³."""
+    fmt = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    target.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))  # 1, 2, 5, 10, …
+    target.set_major_formatter(fmt)
+    target.set_minor_formatter(matplotlib.ticker.NullFormatter())
+
+
+def _nothing(message: str) -> plt.Figure:
     style()
-    fams = sorted({(a, d) for a, d in zip(table["arch"], table["dataset"])}) if len(table) else []
-    fig, axes = plt.subplots(max(1, len(fams)), 4, figsize=(16, 3.4 * max(1, len(fams))), squeeze=False)
-    if not fams:
-        _empty(axes[0, 0], "no binary networks in this study")
-        for ax in axes[0, 1:]:
-            ax.set_axis_off()
-        return fig
-    panels = [
-        ("test_error", None, "test error (%)", False),
-        ("flatness", None, "local energy δE at ε* (%)", False),
-        ("hamming_aligned", "hamming", "Hamming distance (fraction)", False),
-        ("barrier_random_aligned", "barrier_random", "max barrier, random path (%)", True),
-    ]
-    for r, (arch, dataset) in enumerate(fams):
-        sub = table[(table["arch"] == arch) & (table["dataset"] == dataset)].sort_values("n_params")
-        for c, (col, raw_col, label, log_y) in enumerate(panels):
+    fig, axes = _grid(1, 1)
+    _empty(axes[0], message)
+    return fig
+
+
+def _order_samplers(samplers: object) -> list[str]:
+    order = list(SAMPLER_STYLE)
+    return sorted(samplers, key=lambda s: (order.index(s) if s in order else len(order), s))
+
+
+# -- Fig. 1: flatness and generalization -----------------------------------------------------------------
+
+
+def prepare_local_energy(le: pd.DataFrame, experiment: str) -> pd.DataFrame:
+    """Per sampler and σ (or flipped fraction ε) of one experiment: the mean over models of δE, the
+    standard deviation over models (``std``, the band) and the number of models ``n``."""
+    sub = le[le["experiment"] == experiment]
+    return (
+        sub.groupby(["sampler", "sigma"])["delta_mean"]
+        .agg(mean="mean", std="std", n="count")
+        .fillna({"std": 0.0})
+        .reset_index()
+    )
+
+
+def _ax_local_energy(ax: plt.Axes, le: pd.DataFrame, experiment: str, xlabel: str, log_y: bool) -> None:
+    agg = prepare_local_energy(le, experiment)
+    for sampler in _order_samplers(agg["sampler"].unique()):
+        g, st = agg[agg["sampler"] == sampler], _sampler(sampler)
+        if log_y:
+            g = g[g["mean"] > 0]  # δE(0) = 0 has no place on a log axis
+        ax.plot(g["sigma"], 100 * g["mean"], color=st["color"], marker=st["marker"], ms=4, label=st["label"])
+        lo = (g["mean"] - g["std"]).clip(lower=g["mean"] * 0.05 if log_y else None)
+        ax.fill_between(
+            g["sigma"], 100 * lo, 100 * (g["mean"] + g["std"]), color=st["color"], alpha=0.15, lw=0
+        )
+    if log_y and (agg["mean"] > 0).any():
+        ax.set_yscale("log")
+        _plain_log(ax, "y")
+    ax.set(xlabel=xlabel, ylabel="local energy δE (train error, %)")
+
+
+def figure_flatness(
+    models: pd.DataFrame, le: pd.DataFrame, experiments: Sequence[str], params: dict
+) -> plt.Figure:
+    """Paper Fig. 1, one row per experiment: (i) δE(σ) in % against σ, log y, mean over the sampler's models
+    with the standard deviation over models as band; (ii) test error against δE at σ* (log x), one marker
+    per model, horizontal bars = standard deviation over the noise draws."""
+    style()
+    if not experiments:
+        return _nothing("no continuous experiment in this study")
+    sigma_star = params["sigma_star"]
+    points = prepare_generalization(models[models["experiment"].isin(experiments)], le, sigma_star)
+    fig, axes = plt.subplots(len(experiments), 2, figsize=(8.6, 3.3 * len(experiments)), squeeze=False)
+    for r, exp in enumerate(experiments):
+        ax1, ax2 = axes[r]
+        _ax_local_energy(ax1, le, exp, "noise amplitude σ", log_y=True)
+        ax1.set_title(f"{exp}: local energy")
+        ax1.legend(fontsize="small")
+        sub = points[points["experiment"] == exp]
+        for sampler in _order_samplers(sub["sampler"].unique()):
+            g, st = sub[sub["sampler"] == sampler], _sampler(sampler)
+            ax2.errorbar(
+                100 * g["delta_mean"],
+                100 * g["test_error"],
+                xerr=100 * g["delta_std"],
+                ls="none",
+                color=st["color"],
+                marker=st["marker"],
+                ms=6,
+                capsize=2,
+                label=st["label"],
+            )
+        if (sub["delta_mean"] > 0).all() and len(sub):
+            ax2.set_xscale("log")
+            _plain_log(ax2, "x")
+        ax2.set(
+            title=f"{exp}: flatness and generalization",
+            xlabel=f"δE at σ* = {sigma_star} (%)",
+            ylabel="test error (%)",
+        )
+    fig.tight_layout()
+    return fig
+
+
+# -- Figs. 2, 3, 9, 10: paths ----------------------------------------------------------------------------
+
+
+def figure_paths(paths: pd.DataFrame, panels: Sequence[tuple[str, str]], ncols: int = 3) -> plt.Figure:
+    """Train error (%) along one path family per panel ``(experiment, family)``, one curve per pair type:
+    mean over pairs, band = standard deviation over pairs (paper Figs. 2, 3, 9, 10)."""
+    style()
+    if not panels:
+        return _nothing("no pairs in this study")
+    fig, axes = _grid(len(panels), ncols)
+    for i, (ax, (exp, fam)) in enumerate(zip(axes, panels)):
+        agg = prepare_paths(paths[paths["experiment"] == exp], fam) if len(paths) else pd.DataFrame()
+        ax.set_title(f"{exp}\n{PATH_TITLE.get(fam, fam)}", fontsize="medium")
+        if agg.empty:
+            _empty(ax, f"{PATH_TITLE.get(fam, fam)}: not computed")
+            continue
+        for t in _type_order(agg["pair_type"].unique()):
+            g = agg[agg["pair_type"] == t]
+            col = _pair_color(t)
+            ax.plot(g["x"], g["mean"], color=col, lw=1.5, label=f"{t} (n={int(g['n'].max())})")
+            ax.fill_between(g["x"], g["mean"] - g["std"], g["mean"] + g["std"], color=col, alpha=0.15, lw=0)
+        ax.set(xlim=(0, 1), xlabel="position along the path (rescaled distance)")
+        ax.set_ylim(bottom=0)
+        if i % ncols == 0:
+            ax.set_ylabel("train error (%)")
+        ax.legend(fontsize="x-small", ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+# -- Figs. 5, 17: distances ------------------------------------------------------------------------------
+
+
+def figure_distances(distances: pd.DataFrame, experiments: Sequence[str]) -> plt.Figure:
+    """Per-parameter Euclidean distances by pair type in four representations (paper Figs. 5 and 17):
+    endpoint–endpoint, and each endpoint to the optimized midpoint; error bars = std over pairs."""
+    style()
+    agg = prepare_distances(distances) if len(distances) else pd.DataFrame()
+    agg = agg[agg["experiment"].isin(experiments)] if len(agg) else agg
+    if agg.empty:
+        return _nothing("no pairs in this study")
+    betweens = [b for b in BETWEEN_TITLE if b in set(agg["between"])]
+    fig, axes = plt.subplots(
+        len(experiments), len(betweens), figsize=(4 * len(betweens), 3.3 * len(experiments)), squeeze=False
+    )
+    for r, exp in enumerate(experiments):
+        for c, between in enumerate(betweens):
             ax = axes[r, c]
-            scale = 1 if col.startswith("hamming") else 100
-            for sampler, g in sub.groupby("sampler"):
-                st = _sampler(sampler)
-                if col in g:
-                    ax.plot(
-                        g["n_params"],
-                        scale * g[col],
-                        color=st["color"],
-                        marker=st["marker"],
-                        label=st["label"],
-                    )
-                if raw_col and raw_col in g:
-                    ax.plot(
-                        g["n_params"],
-                        scale * g[raw_col],
-                        color=st["color"],
-                        marker=st["marker"],
-                        ls="--",
-                        mfc="none",
-                    )
-            ax.set(xscale="log", xlabel="number of parameters", ylabel=label, title=f"{arch} on {dataset}")
-            if log_y and (sub.filter(like="barrier") > 0).any().any():
-                ax.set_yscale("log")
+            sub = agg[(agg["experiment"] == exp) & (agg["between"] == between)]
+            if sub.empty:
+                _empty(ax, f"{exp}: {BETWEEN_TITLE[between]} not computed")
+                continue
+            types = _type_order(sub["pair_type"].unique())
+            pos = {t: i for i, t in enumerate(types)}
+            for j, (rep, (label, col, mk)) in enumerate(REPRESENTATION_STYLE.items()):
+                g = sub[sub["representation"] == rep]
+                x = np.array([pos[t] for t in g["pair_type"]]) + (j - 1.5) * 0.12
+                ax.errorbar(
+                    x, g["mean"], yerr=g["std"], ls="none", marker=mk, color=col, capsize=2, label=label
+                )
+            ax.set_xticks(range(len(types)), types)
+            ax.set_xlim(-0.5, len(types) - 0.5)
+            ax.set(title=f"{exp}\n{BETWEEN_TITLE[between]}", ylim=(0, None), xlabel="pair type")
+            ax.title.set_fontsize("medium")
             if c == 0:
-                ax.legend(fontsize="small")
+                ax.set_ylabel("distance (per parameter)")
+            if r == 0 and c == 0:
+                ax.legend(fontsize="x-small")
+    fig.tight_layout()
+    return fig
+
+
+# -- Figs. 4, 11–16: 2-D sections of pairs ---------------------------------------------------------------
+
+#: contour levels of the paper's 2-D sections, train error in % (digest §5.4)
+SECTION_LEVELS = [0, 0.025, 0.091, 0.33, 1.2, 4.5, 16, 60, 100]
+
+
+def section_pairs(
+    sections: pd.DataFrame, experiment: str, types: Sequence[str] | None, every: bool = False
+) -> list[str]:
+    """Which sections of ``experiment`` a figure shows. ``types=None``: the first pair of every pair type,
+    in the paper's order; else the first pair of the first of ``types`` the study has (``every``: of each
+    of them); if it has none of them, the first section of the experiment (a figure is never empty when
+    the study has a section)."""
+    if sections.empty:
+        return []
+    sub = sections[sections["experiment"] == experiment].drop_duplicates("pair")
+    first = {t: g["pair"].iloc[0] for t, g in sub.groupby("pair_type", sort=False)}
+    if types is None:
+        return [first[t] for t in _type_order(first)]
+    found = [first[t] for t in types if t in first]
+    if found:
+        return found if every else found[:1]
+    return list(sub["pair"].iloc[:1])
+
+
+def section_grid(sub: pd.DataFrame, value: str) -> pd.DataFrame:
+    """The grid rows of one section plane as a β × α table of ``value`` (in %)."""
+    grid = sub[sub["kind"] == "grid"].pivot(index="beta", columns="alpha", values=value)
+    return 100 * grid.sort_index().sort_index(axis=1)
+
+
+def _mark(ax: plt.Axes, a: float, b: float, sampler: str, label: str) -> None:
+    st = _sampler(sampler)
+    ax.plot(a, b, marker=st["marker"], color=st["color"], mec="white", ms=9, ls="none")
+    ax.annotate(label, (a, b), textcoords="offset points", xytext=(5, 5), color="white", fontsize="small")
+
+
+def _sampler_of(model_id: str) -> str:
+    return model_id.rsplit("-", 2)[-2]
+
+
+def figure_sections(
+    sections: pd.DataFrame, panels: Sequence[tuple[str, str, str, str]], ncols: int = 2
+) -> plt.Figure:
+    """The error (%) on the Gram–Schmidt plane through left, right and right aligned, one panel per
+    ``(experiment, pair, representation, error column)`` (paper Figs. 4, 11–16), with the paper's
+    log-spaced contour levels; dashed: the straight path (raw) or the projected geodesic (normalized) from
+    left to right aligned."""
+    style()
+    if not panels:
+        return _nothing("no 2-D sections in this study")
+    cmap = plt.get_cmap("viridis", len(SECTION_LEVELS) - 1)
+    norm = matplotlib.colors.BoundaryNorm(SECTION_LEVELS, cmap.N)
+    fig, axes = _grid(len(panels), ncols, width=3.9, height=3.6, layout="constrained")
+    for ax, (exp, pair, rep, err) in zip(axes, panels):
+        sub = sections[(sections["pair"] == pair) & (sections["representation"] == rep)]
+        if sub.empty:
+            _empty(ax, f"{pair}: no {rep} section")
+            continue
+        grid = section_grid(sub, err)
+        ax.contourf(grid.columns, grid.index, grid.to_numpy(), levels=SECTION_LEVELS, cmap=cmap, norm=norm)
+        path = sub[sub["kind"] == "path"]
+        ax.plot(path["alpha"], path["beta"], "w--", lw=1.2)
+        pts = sub[sub["kind"] == "point"].set_index("name")
+        left, right = sub["left"].iloc[0], sub["right"].iloc[0]
+        for name, model_id in (("left", left), ("right", right), ("right_aligned", right)):
+            a, b = pts.loc[name, "alpha"], pts.loc[name, "beta"]
+            _mark(ax, a, b, _sampler_of(model_id), name.replace("_", " "))
+        what = "train" if err == "train_error" else "test"
+        ax.set(title=f"{exp}: {sub['pair_type'].iloc[0]}, {rep}, {what} error", xlabel="α", ylabel="β")
+        ax.title.set_fontsize("small")
+    errors = {"train" if p[3] == "train_error" else "test" for p in panels}
+    fig.colorbar(
+        matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap),
+        ax=axes,
+        label=f"{' / '.join(sorted(errors, reverse=True))} error (%)",
+        ticks=SECTION_LEVELS,
+        format=matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"),
+        shrink=0.9,
+    )
+    return fig
+
+
+# -- Figs. 8, 20–23: 2-D sections through three binary solutions -----------------------------------------
+
+
+def triplet_rows(trip: pd.DataFrame, experiments: Sequence[str], samplers: Sequence[str]) -> list[str]:
+    """The triplet sections a figure shows, one row each: experiments in the given order, and within an
+    experiment the given samplers' triplets in the given order (those the study has)."""
+    if trip.empty:
+        return []
+    ids = trip.drop_duplicates("triplet")
+    out = []
+    for exp in experiments:
+        sub = ids[ids["experiment"] == exp]
+        for s in samplers:
+            out += sub[sub["sampler"] == s]["triplet"].tolist()
+    return out
+
+
+def figure_triplet_sections(
+    trip: pd.DataFrame, experiments: Sequence[str], samplers: Sequence[str]
+) -> plt.Figure:
+    """Train error (%) on the plane through three solutions of one sampler, built from the binary nets'
+    latent weights and binarized at every grid point (paper Figs. 8, 20–23): left column as trained, right
+    column with the second and third aligned to the first; one row per triplet."""
+    style()
+    rows = triplet_rows(trip, experiments, samplers)
+    if not rows:
+        return _nothing("no triplet sections in this study")
+    fig, axes = plt.subplots(
+        len(rows), 2, figsize=(8.6, 3.6 * len(rows)), squeeze=False, layout="constrained"
+    )
+    hi = max(1.0, float(100 * trip[trip["triplet"].isin(rows)]["train_error"].max()))
+    levels = matplotlib.ticker.MaxNLocator(12).tick_values(0.0, hi)
+    norm = matplotlib.colors.BoundaryNorm(levels, 256)
+    for r, tid in enumerate(rows):
+        for c, rep in enumerate(("raw", "aligned")):
+            ax = axes[r, c]
+            sub = trip[(trip["triplet"] == tid) & (trip["representation"] == rep)]
+            if sub.empty:
+                _empty(ax, f"{tid}: no {rep} plane")
+                continue
+            grid = section_grid(sub, "train_error")
+            ax.contourf(grid.columns, grid.index, grid.to_numpy(), levels=levels, cmap="viridis", norm=norm)
+            pts = sub[sub["kind"] == "point"].set_index("name")
+            sampler = sub["sampler"].iloc[0]
+            for name in ("a", "b", "c"):
+                _mark(ax, pts.loc[name, "alpha"], pts.loc[name, "beta"], sampler, name)
+            title = "not aligned" if rep == "raw" else "b, c aligned to a"
+            ax.set(
+                title=f"{sub['experiment'].iloc[0]}: {_sampler(sampler)['label']}, {title}",
+                xlabel="α",
+                ylabel="β",
+            )
+            ax.title.set_fontsize("small")
+    fig.colorbar(
+        matplotlib.cm.ScalarMappable(norm=norm, cmap="viridis"), ax=axes, label="train error (%)", shrink=0.9
+    )
+    return fig
+
+
+# -- Figs. 6, 18, 19: binary networks against their size --------------------------------------------------
+
+
+def figure_sweep(tables: dict[str, pd.DataFrame], experiments: Sequence[str], flip_star: float) -> plt.Figure:
+    """An over-parameterization sweep of one binary architecture (paper Figs. 6, 18, 19), 2×3 panels:
+    δE against the flipped fraction ε for the largest net; δE at ε* against #params; test error against
+    #params; Hamming distance between two solutions of one sampler against #params (aligned solid, raw
+    dashed); maximum train error along random shortest paths against #params (log–log, aligned solid, raw
+    dashed). Means over the models or over the same-sampler pairs; bars = standard deviation over models."""
+    style()
+    models = tables["models"]
+    table = prepare_overparameterization(
+        models[models["experiment"].isin(experiments)],
+        tables["local_energy"],
+        tables["distances"],
+        tables["barriers"],
+    )
+    if table.empty:
+        return _nothing("no binary networks in this study")
+    table = table.sort_values("n_params")
+    largest = table.loc[table["n_params"].idxmax(), "experiment"]
+    fig, axes = plt.subplots(2, 3, figsize=(12.0, 6.8))
+    ax = axes[0, 0]
+    _ax_local_energy(ax, tables["local_energy"], largest, "flipped fraction ε", log_y=False)
+    ax.set_title(f"local energy, {largest}", fontsize="small")
+    ax.legend(fontsize="small", loc="upper left")
+    panels = [
+        (axes[0, 1], "flatness", None, f"δE at ε* = {flip_star} (%)", 100, "flatness against size"),
+        (axes[0, 2], "test_error", None, "test error (%)", 100, "generalization"),
+        (
+            axes[1, 0],
+            "hamming_aligned",
+            "hamming",
+            "Hamming distance (fraction)",
+            1,
+            "distance between solutions",
+        ),
+        (
+            axes[1, 1],
+            "barrier_random_aligned",
+            "barrier_random",
+            "max train error on the path (%)",
+            100,
+            "barrier, random shortest paths",
+        ),
+    ]
+    for a, col, raw_col, label, scale, title in panels:
+        for sampler in _order_samplers(table["sampler"].unique()):
+            g, st = table[table["sampler"] == sampler], _sampler(sampler)
+            yerr = scale * g["test_error_std"] if col == "test_error" else None
+            if col in g:
+                a.errorbar(
+                    g["n_params"],
+                    scale * g[col],
+                    yerr=yerr,
+                    color=st["color"],
+                    marker=st["marker"],
+                    ms=4,
+                    capsize=2,
+                    label=st["label"],
+                )
+            if raw_col and raw_col in g:
+                a.plot(
+                    g["n_params"],
+                    scale * g[raw_col],
+                    color=st["color"],
+                    marker=st["marker"],
+                    ls="--",
+                    mfc="none",
+                    ms=4,
+                )
+        a.set(xscale="log", xlabel="number of parameters", ylabel=label)
+        a.set_title(title, fontsize="small")
+        _plain_log(a, "x")
+        a.set_xticks(sorted(table["n_params"].unique()))  # the sweep's sizes, whatever decade they span
+    if (table.filter(like="barrier_random") > 0).any().any():
+        axes[1, 1].set_yscale("log")
+        _plain_log(axes[1, 1], "y")
+    key = axes[1, 2]
+    key.set_axis_off()
+    handles = [
+        matplotlib.lines.Line2D([], [], color="k", ls="-", label="aligned (permutations, sign flips)"),
+        matplotlib.lines.Line2D([], [], color="k", ls="--", mfc="none", marker="o", label="raw"),
+    ] + [
+        matplotlib.lines.Line2D(
+            [], [], color=_sampler(s)["color"], marker=_sampler(s)["marker"], label=_sampler(s)["label"]
+        )
+        for s in _order_samplers(table["sampler"].unique())
+    ]
+    key.legend(handles=handles, loc="center", title=f"{table['arch'].iloc[0]} on {table['dataset'].iloc[0]}")
+    fig.tight_layout()
+    return fig
+
+
+# -- Fig. 7: deep binary networks --------------------------------------------------------------------------
+
+
+def prepare_binary_paths(
+    paths: pd.DataFrame, distances: pd.DataFrame, experiment: str, path: str
+) -> pd.DataFrame:
+    """Random shortest paths of one experiment and family, per pair type: the mean and std over pairs of
+    the train error (%) against the Hamming distance from the left endpoint, ``x · d`` with ``d`` the mean
+    (raw or aligned) Hamming distance of the type's pairs, so that alignment shortens the x range."""
+    agg = prepare_paths(paths[paths["experiment"] == experiment], path)
+    rep = "hamming_aligned" if "aligned" in path else "hamming"
+    d = distances[(distances["experiment"] == experiment) & (distances["representation"] == rep)]
+    if "between" in d:
+        d = d[d["between"] == "endpoints"]
+    scale = d.groupby("pair_type")["distance"].mean()
+    agg["hamming"] = agg["x"] * agg["pair_type"].map(scale)
+    return agg
+
+
+def binary_legend(models: pd.DataFrame, experiment: str) -> dict[str, str]:
+    """``sampler -> 'RSGD: test 10.2 ± 0.1%'``: mean and standard deviation over the sampler's models."""
+    sub = models[models["experiment"] == experiment]
+    out = {}
+    for sampler in _order_samplers(sub["sampler"].unique()):
+        e = 100 * sub[sub["sampler"] == sampler]["test_error"]
+        sd = e.std() if len(e) > 1 else 0.0
+        out[sampler] = f"{_sampler(sampler)['label']}: test {e.mean():.1f} ± {sd:.1f}%"
+    return out
+
+
+def figure_deep_binary(tables: dict[str, pd.DataFrame], experiments: Sequence[str]) -> plt.Figure:
+    """Paper Fig. 7, one row per experiment: δE against the flipped fraction ε, the legend with the test
+    errors (mean ± std over models); train error along random shortest paths between two solutions of one
+    sampler, raw (light, dashed) and aligned (dark), against the Hamming distance from the left solution, so
+    that alignment shortens the path; the single-bend paths through an optimized midpoint (the paper's
+    insets), raw and aligned, against the rescaled position. Curves: means over pairs (and orders)."""
+    style()
+    if not experiments:
+        return _nothing("no binary networks with pairs in this study")
+    models, le, paths, dist = tables["models"], tables["local_energy"], tables["paths"], tables["distances"]
+    fig, axes = plt.subplots(len(experiments), 3, figsize=(13.0, 3.6 * len(experiments)), squeeze=False)
+    styles = {"random": ("--", 0.5, "raw"), "random_aligned": ("-", 1.0, "aligned")}
+    for r, exp in enumerate(experiments):
+        ax1, ax2, ax3 = axes[r]
+        _ax_local_energy(ax1, le, exp, "flipped fraction ε", log_y=False)
+        labels = binary_legend(models, exp)
+        for line in ax1.get_lines():
+            key = next((s for s in labels if _sampler(s)["label"] == line.get_label()), None)
+            if key:
+                line.set_label(labels[key])
+        ax1.legend(fontsize="x-small", loc="upper left")
+        ax1.set_title(f"{exp}\nlocal energy", fontsize="small")
+        same = [f"{SAMPLER_LETTER[s]}-{SAMPLER_LETTER[s]}" for s in labels if s in SAMPLER_LETTER]
+        sub = paths[paths["experiment"] == exp] if len(paths) else paths
+        for ax, families, x in (
+            (ax2, ("random", "random_aligned"), "hamming"),
+            (ax3, ("random_bend", "random_aligned_bend"), "x"),
+        ):
+            drawn = False
+            for fam in families:
+                ls, alpha, what = styles[fam.removesuffix("_bend")]
+                agg = prepare_binary_paths(sub, dist, exp, fam) if len(sub) else pd.DataFrame()
+                for t in [t for t in same if len(agg) and t in set(agg["pair_type"])]:
+                    g = agg[agg["pair_type"] == t]
+                    ax.plot(g[x], g["mean"], ls=ls, color=_pair_color(t), alpha=alpha, label=f"{t} {what}")
+                    drawn = True
+            if not drawn:
+                _empty(ax, "not computed in this study")
+                continue
+            ax.set_ylim(bottom=0)
+            ax.set_ylabel("train error (%)")
+            ax.legend(fontsize="x-small", ncol=2)
+        ax2.set(xlabel="Hamming distance from the left solution (fraction)")
+        ax2.set_title(f"{exp}\nrandom shortest paths", fontsize="small")
+        ax3.set(xlabel="position along the path (rescaled)", xlim=(0, 1))
+        ax3.set_title(f"{exp}\nsingle bend through an optimized midpoint", fontsize="small")
     fig.tight_layout()
     return fig
