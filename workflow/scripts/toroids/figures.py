@@ -24,7 +24,7 @@ and the plotting environment has no torch.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,12 +80,7 @@ class Figure:
     tables: tuple[str, ...]
     slots: tuple[Slot, ...]
     draw: Callable[[Any, dict[str, Any], dict[str, Any]], Any]  # (plotting module, tables, params) -> figure
-    category: str
-    paper: str = ""  # the paper's panels, where the figure is only part of them
-
-    @property
-    def rule(self) -> str:
-        return self.name
+    category: str  # the report's heading
 
 
 @dataclass
@@ -508,6 +503,7 @@ _FIGURES: list[Figure] = [
 
 FIGURES: dict[str, Figure] = {f.name: f for f in _FIGURES}
 assert [f.number for f in _FIGURES] == list(range(1, 24)), "one entry per paper figure, in order"
+assert all(slot.needs in NEEDS for f in _FIGURES for slot in f.slots), "a slot needs what a study computes"
 
 
 # -- rendering ------------------------------------------------------------------------------------------
@@ -527,8 +523,3 @@ def render(name: str, tables: Mapping[str, str], params: Mapping[str, Any], pdf:
     fig = FIGURES[name]
     frames = load_tables({t: tables[t] for t in fig.tables})
     plotting.save_figure(fig.draw(plotting, frames, dict(params)), pdf, png)
-
-
-def experiments_of(slots: Mapping[str, Sequence[str]]) -> list[str]:
-    """Every experiment a figure draws, once, in slot order."""
-    return list(dict.fromkeys(e for v in slots.values() for e in v))
