@@ -410,7 +410,7 @@ _FIGURES: list[Figure] = [
                 for rep in ("raw", "normalized")
                 for err in ("train_error", "test_error")
             ],
-            ncols=4,
+            ncols=2,
         ),
         "Sections",
     ),

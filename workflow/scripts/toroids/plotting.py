@@ -234,8 +234,13 @@ def prepare_overparameterization(
 # -- layout helpers --------------------------------------------------------------------------------------
 
 
+#: one panel, in inches: three side by side make a figure a page wide (~10 in) whose text, scaled to the
+#: 7 in of a two-column paper's full width, is still ≥ 7 pt
+PANEL_W, PANEL_H = 3.3, 2.8
+
+
 def _grid(
-    n: int, ncols: int, width: float = 3.8, height: float = 3.2, layout: str | None = None
+    n: int, ncols: int, width: float = PANEL_W, height: float = PANEL_H, layout: str | None = None
 ) -> tuple[plt.Figure, list[plt.Axes]]:
     """``n`` panels on rows of ``ncols``; unused axes switched off. At least one panel."""
     n = max(1, n)
@@ -314,7 +319,9 @@ def figure_flatness(
         return _nothing("no continuous experiment in this study")
     sigma_star = params["sigma_star"]
     points = prepare_generalization(models[models["experiment"].isin(experiments)], le, sigma_star)
-    fig, axes = plt.subplots(len(experiments), 2, figsize=(8.6, 3.3 * len(experiments)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(experiments), 2, figsize=(2 * PANEL_W, PANEL_H * len(experiments)), squeeze=False
+    )
     for r, exp in enumerate(experiments):
         ax1, ax2 = axes[r]
         _ax_local_energy(ax1, le, exp, "noise amplitude σ", log_y=True)
@@ -355,7 +362,8 @@ def figure_paths(paths: pd.DataFrame, panels: Sequence[tuple[str, str]], ncols: 
     style()
     if not panels:
         return _nothing("no pairs in this study")
-    fig, axes = _grid(len(panels), ncols)
+    fig, axes = _grid(len(panels), ncols, layout="constrained")
+    pairs_of: dict[str, int] = {}  # pair type -> the most pairs it has in a panel (the legend's n)
     for i, (ax, (exp, fam)) in enumerate(zip(axes, panels)):
         agg = prepare_paths(paths[paths["experiment"] == exp], fam) if len(paths) else pd.DataFrame()
         ax.set_title(f"{exp}\n{PATH_TITLE.get(fam, fam)}", fontsize="medium")
@@ -365,14 +373,20 @@ def figure_paths(paths: pd.DataFrame, panels: Sequence[tuple[str, str]], ncols: 
         for t in _type_order(agg["pair_type"].unique()):
             g = agg[agg["pair_type"] == t]
             col = _pair_color(t)
-            ax.plot(g["x"], g["mean"], color=col, lw=1.5, label=f"{t} (n={int(g['n'].max())})")
+            ax.plot(g["x"], g["mean"], color=col, lw=1.5)
             ax.fill_between(g["x"], g["mean"] - g["std"], g["mean"] + g["std"], color=col, alpha=0.15, lw=0)
-        ax.set(xlim=(0, 1), xlabel="position along the path (rescaled distance)")
+            pairs_of[t] = max(pairs_of.get(t, 0), int(g["n"].max()))
+        ax.set(xlim=(0, 1), xlabel="position on the path (rescaled)")
         ax.set_ylim(bottom=0)
         if i % ncols == 0:
             ax.set_ylabel("train error (%)")
-        ax.legend(fontsize="x-small", ncol=2)
-    fig.tight_layout()
+    # one legend for the figure, below it: it never hides a curve
+    handles = [
+        matplotlib.lines.Line2D([], [], color=_pair_color(t), lw=1.5, label=f"{t} (n={n})")
+        for t, n in ((t, pairs_of[t]) for t in _type_order(pairs_of))
+    ]
+    if handles:
+        fig.legend(handles=handles, loc="outside lower center", ncol=min(6, len(handles)), fontsize="small")
     return fig
 
 
@@ -389,7 +403,10 @@ def figure_distances(distances: pd.DataFrame, experiments: Sequence[str]) -> plt
         return _nothing("no pairs in this study")
     betweens = [b for b in BETWEEN_TITLE if b in set(agg["between"])]
     fig, axes = plt.subplots(
-        len(experiments), len(betweens), figsize=(4 * len(betweens), 3.3 * len(experiments)), squeeze=False
+        len(experiments),
+        len(betweens),
+        figsize=(PANEL_W * len(betweens), PANEL_H * len(experiments)),
+        squeeze=False,
     )
     for r, exp in enumerate(experiments):
         for c, between in enumerate(betweens):
@@ -450,9 +467,20 @@ def section_grid(sub: pd.DataFrame, value: str) -> pd.DataFrame:
 
 
 def _mark(ax: plt.Axes, a: float, b: float, sampler: str, label: str) -> None:
+    """A network on a section: its sampler's marker, and its label on the side where there is room."""
     st = _sampler(sampler)
     ax.plot(a, b, marker=st["marker"], color=st["color"], mec="white", ms=9, ls="none")
-    ax.annotate(label, (a, b), textcoords="offset points", xytext=(5, 5), color="white", fontsize="small")
+    lo, hi = ax.get_xlim()
+    right_half = a > lo + 0.5 * (hi - lo)
+    ax.annotate(
+        label,
+        (a, b),
+        textcoords="offset points",
+        xytext=(-6, 6) if right_half else (6, 6),
+        ha="right" if right_half else "left",
+        color="white",
+        fontsize="small",
+    )
 
 
 def _sampler_of(model_id: str) -> str:
@@ -471,7 +499,7 @@ def figure_sections(
         return _nothing("no 2-D sections in this study")
     cmap = plt.get_cmap("viridis", len(SECTION_LEVELS) - 1)
     norm = matplotlib.colors.BoundaryNorm(SECTION_LEVELS, cmap.N)
-    fig, axes = _grid(len(panels), ncols, width=3.9, height=3.6, layout="constrained")
+    fig, axes = _grid(len(panels), ncols, width=PANEL_W, height=PANEL_W, layout="constrained")
     for ax, (exp, pair, rep, err) in zip(axes, panels):
         sub = sections[(sections["pair"] == pair) & (sections["representation"] == rep)]
         if sub.empty:
@@ -529,7 +557,7 @@ def figure_triplet_sections(
     if not rows:
         return _nothing("no triplet sections in this study")
     fig, axes = plt.subplots(
-        len(rows), 2, figsize=(8.6, 3.6 * len(rows)), squeeze=False, layout="constrained"
+        len(rows), 2, figsize=(2 * PANEL_W + 0.8, PANEL_W * len(rows)), squeeze=False, layout="constrained"
     )
     hi = max(1.0, float(100 * trip[trip["triplet"].isin(rows)]["train_error"].max()))
     levels = matplotlib.ticker.MaxNLocator(12).tick_values(0.0, hi)
@@ -581,7 +609,7 @@ def figure_sweep(tables: dict[str, pd.DataFrame], experiments: Sequence[str], fl
         return _nothing("no binary networks in this study")
     table = table.sort_values("n_params")
     largest = table.loc[table["n_params"].idxmax(), "experiment"]
-    fig, axes = plt.subplots(2, 3, figsize=(12.0, 6.8))
+    fig, axes = plt.subplots(2, 3, figsize=(3 * PANEL_W, 2 * PANEL_H + 0.4))
     ax = axes[0, 0]
     _ax_local_energy(ax, tables["local_energy"], largest, "flipped fraction ε", log_y=False)
     ax.set_title(f"local energy, {largest}", fontsize="small")
@@ -694,7 +722,9 @@ def figure_deep_binary(tables: dict[str, pd.DataFrame], experiments: Sequence[st
     if not experiments:
         return _nothing("no binary networks with pairs in this study")
     models, le, paths, dist = tables["models"], tables["local_energy"], tables["paths"], tables["distances"]
-    fig, axes = plt.subplots(len(experiments), 3, figsize=(13.0, 3.6 * len(experiments)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(experiments), 3, figsize=(3 * PANEL_W, (PANEL_H + 0.4) * len(experiments)), squeeze=False
+    )
     styles = {"random": ("--", 0.5, "raw"), "random_aligned": ("-", 1.0, "aligned")}
     for r, exp in enumerate(experiments):
         ax1, ax2, ax3 = axes[r]
@@ -726,7 +756,7 @@ def figure_deep_binary(tables: dict[str, pd.DataFrame], experiments: Sequence[st
             ax.set_ylim(bottom=0)
             ax.set_ylabel("train error (%)")
             ax.legend(fontsize="x-small", ncol=2)
-        ax2.set(xlabel="Hamming distance from the left solution (fraction)")
+        ax2.set(xlabel="Hamming distance from the left (fraction)")
         ax2.set_title(f"{exp}\nrandom shortest paths", fontsize="small")
         ax3.set(xlabel="position along the path (rescaled)", xlim=(0, 1))
         ax3.set_title(f"{exp}\nsingle bend through an optimized midpoint", fontsize="small")
