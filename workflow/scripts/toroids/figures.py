@@ -237,6 +237,14 @@ def _every_family(
     return lambda pl, t, p: pl.figure_paths(t["paths"], [(e, f) for e in p["slots"][slot] for f in families])
 
 
+#: Figs. 6, 18, 19: a binary architecture against its size
+SWEEP_TABLES = ("models", "local_energy", "distances", "barriers")
+
+
+def _draw_sweep(pl: Any, t: dict[str, Any], p: dict[str, Any]) -> Any:
+    return pl.figure_sweep(t, p["slots"]["sweep"], p["flip_star"])
+
+
 def _every_pair_type(rep: str) -> Callable[[Any, dict[str, Any], dict[str, Any]], Any]:
     """Figs. 12–15: the first section of every pair type, in one representation."""
 
@@ -335,7 +343,7 @@ _FIGURES: list[Figure] = [
         6,
         "fig06_committee",
         "binary committee machine against its size: local energy, test error, Hamming distances, barriers",
-        ("models", "local_energy", "distances", "barriers"),
+        SWEEP_TABLES,
         (
             Slot(
                 "sweep",
@@ -345,7 +353,7 @@ _FIGURES: list[Figure] = [
                 many="family",
             ),
         ),
-        lambda pl, t, p: pl.figure_sweep(t, p["slots"]["sweep"], p["flip_star"]),
+        _draw_sweep,
         "Binary networks",
     ),
     Figure(
@@ -463,18 +471,18 @@ _FIGURES: list[Figure] = [
         18,
         "fig18_perceptron",
         "binary perceptron against its size: local energy, test error, Hamming distances, barriers",
-        ("models", "local_energy", "distances", "barriers"),
+        SWEEP_TABLES,
         (_sweep("binary_perceptron", "teacher"),),
-        lambda pl, t, p: pl.figure_sweep(t, p["slots"]["sweep"], p["flip_star"]),
+        _draw_sweep,
         "Binary networks",
     ),
     Figure(
         19,
         "fig19_binary_mlp",
         "binary 2-hidden-layer MLP against its width: local energy, test error, Hamming distances, barriers",
-        ("models", "local_energy", "distances", "barriers"),
+        SWEEP_TABLES,
         (_sweep("binary_mlp", "mnist_parity"),),
-        lambda pl, t, p: pl.figure_sweep(t, p["slots"]["sweep"], p["flip_star"]),
+        _draw_sweep,
         "Binary networks",
     ),
     *[
