@@ -440,6 +440,21 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path, monkeypa
     assert not tmp_files(tmp_path)
 
 
+def test_a_writer_killed_mid_write_leaves_no_temp_after_the_next_write(tmp_path):
+    """A SIGKILL between the temporary file and the rename leaves ``.<name>.<random>.tmp`` behind; the next
+    successful write of the same output removes it, and only temporaries of that output."""
+    model, path = _saved_model(tmp_path)
+    text = tmp_path / "t.csv"
+    stale = [tmp_path / f".{path.name}.dead1.tmp", tmp_path / ".t.csv.dead2.tmp"]
+    other = tmp_path / ".other.csv.alive.tmp"  # another output's write in progress: not ours to touch
+    for f in [*stale, other]:
+        f.write_bytes(b"half")
+    save_state(path, {"w": torch.ones(3)})
+    files.atomic_write_text(text, "new\n")
+    assert tmp_files(tmp_path) == [str(other)]
+    assert load_state(path)[0]["w"].tolist() == [1.0, 1.0, 1.0] and text.read_text() == "new\n"
+
+
 def test_outputs_respect_the_umask(tmp_path):
     old = os.umask(0o022)
     try:

@@ -17,7 +17,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from toroids.files import new_file_mode, temporary_beside
+from toroids.files import new_file_mode, remove_stale_temporaries, temporary_beside
 from toroids.models import Network, build_from_spec
 
 __all__ = ["CheckpointError", "load_model", "load_state", "save_model", "save_state"]
@@ -62,6 +62,7 @@ def save_state(
         save_file(tensors, tmp, metadata=header)
         os.chmod(tmp, new_file_mode())  # safetensors may write through a 0600 file of its own
         os.replace(tmp, path)
+        remove_stale_temporaries(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -8,7 +8,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write_text", "new_file_mode", "read_json", "temporary_beside", "write_json"]
+__all__ = [
+    "atomic_write_text",
+    "new_file_mode",
+    "read_json",
+    "remove_stale_temporaries",
+    "temporary_beside",
+    "write_json",
+]
 
 
 def temporary_beside(path: Path) -> tuple[int, str]:
@@ -17,6 +24,18 @@ def temporary_beside(path: Path) -> tuple[int, str]:
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.fchmod(fd, new_file_mode())
     return fd, name
+
+
+def remove_stale_temporaries(path: Path, keep: str | None = None) -> int:
+    """Delete the temporary files of earlier writes of ``path`` that never reached their rename (a process
+    killed mid-write leaves one behind); returns how many. Only one job ever writes a given output, so a
+    temporary of ``path`` other than ``keep`` (the current write's) belongs to a dead writer."""
+    removed = 0
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        if str(stale) != keep:
+            stale.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def new_file_mode() -> int:
@@ -34,6 +53,7 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
         os.replace(tmp, path)
+        remove_stale_temporaries(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
