@@ -28,7 +28,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _cmd(workdir: Path, configfile: Path, *args: str) -> list[str]:
+def snakemake_cmd(workdir: Path, configfile: Path, *args: str) -> list[str]:
+    """``snakemake`` on this workflow, no profile, in ``workdir``, with ``configfile`` (also bench_study)."""
     return [
         sys.executable,
         "-m",
@@ -63,13 +64,13 @@ def main(repeats: int = 3, configfile: str = "config/paper.yaml", quick: bool = 
     cfg = (ROOT / configfile).resolve()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        t_stats, text = _time(_cmd(work, cfg, "-n", "--quiet", "rules"), 1)
+        t_stats, text = _time(snakemake_cmd(work, cfg, "-n", "--quiet", "rules"), 1)
         if quick:
             repeats, t_version, t_parse, t_dry = 1, float("nan"), float("nan"), t_stats
         else:
             t_version, _ = _time([sys.executable, "-m", "snakemake", "--version"], repeats)
-            t_parse, _ = _time(_cmd(work, cfg, "-l"), repeats)
-            t_dry, _ = _time(_cmd(work, cfg, "-n", "--quiet"), repeats)
+            t_parse, _ = _time(snakemake_cmd(work, cfg, "-l"), repeats)
+            t_dry, _ = _time(snakemake_cmd(work, cfg, "-n", "--quiet"), repeats)
     match = re.search(r"^total\s+(\d+)\s*$", text, re.MULTILINE)
     jobs = int(match.group(1)) if match else -1
     out = {

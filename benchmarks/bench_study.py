@@ -13,14 +13,16 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from bench_dag import snakemake_cmd  # beside this file (on the path when run, or through run.py)
+
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
+
 # The figure last recorded in docs/benchmarks.md, in a comment the summary reads back.
 RECORD = re.compile(r"<!--\s*study_wall_s=([0-9.]+)\s+study_jobs=(\d+)\s+cores=(\S+)\s*-->")
 
@@ -41,21 +43,7 @@ def main(
     """Run the study; return its wall time, job count and the command."""
     work = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="toroids-study-"))
     work.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(ROOT / "Snakefile"),
-        "--workflow-profile",
-        "none",
-        "--directory",
-        str(work),
-        "--configfile",
-        str(ROOT / configfile),
-        "--cores",
-        cores,
-    ]
+    cmd = snakemake_cmd(work, ROOT / configfile, "--cores", cores)
     log = work / "bench_study.log"
     print(f"default study: {' '.join(cmd)}", flush=True)
     try:

@@ -12,7 +12,7 @@ from toroids import study  # noqa: E402
 from toroids.figures import (
     FIGURES as FIGURE_MANIFEST,
     figure_index,
-    select as select_figure,
+    select_all as select_figures,
 )  # noqa: E402
 from toroids.config import ConfigError, load_schema, validate_config  # noqa: E402
 
@@ -42,9 +42,7 @@ CONTINUOUS = [m for m, p in MODELS.items() if p.arch not in study.BINARY_ARCHS]
 
 # Every paper figure has a rule; the study draws those whose data it has (toroids.figures.select) and the
 # figure index says, for every figure, what was drawn and what was left out and why.
-FIGURE_SELECTION = {
-    name: select_figure(fig, config) for name, fig in FIGURE_MANIFEST.items()
-}
+FIGURE_SELECTION = select_figures(config)
 FIGURES = [
     f"{RESULTS}/figures/{name}.{ext}"
     for name, sel in FIGURE_SELECTION.items()

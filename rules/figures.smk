@@ -41,7 +41,7 @@ rule figure_index:
     conda:
         "../envs/plot.yaml"
     params:
-        rows=figure_index(config, RESULTS),
+        rows=figure_index(config, RESULTS, FIGURE_SELECTION),
     script:
         "../workflow/scripts/figure_index.py"
 

@@ -4,7 +4,6 @@ import numpy as np
 
 from toroids import geometry, jobs, sections, symmetry
 from toroids.checkpoint import load_model
-from toroids.evaluate import evaluate_many
 from toroids.train import resolve_device
 
 log = jobs.start(snakemake)
@@ -28,20 +27,12 @@ for rep in cfg["representations"]:
     coords = {name: pl.coordinates(st) for name, st in named.items()}
     alphas, betas = sections.grid_axes(list(coords.values()), cfg["resolution"], cfg["margin"])
     log(f"{rep}: {len(alphas)}×{len(betas)} grid")
-    scores = evaluate_many(
-        left,
-        pl.grid(alphas, betas),
-        splits,
-        chunk_size=ev["chunk_size"],
-        bn_policy=ev["bn_policy"],
-        bn_data=splits["train"][0],
-    )
-    grid = [(a, b) for a in alphas for b in betas]
-    for (a, b), sc in zip(grid, scores):
-        rows.append({**ids, "representation": rep, "kind": "grid", "name": "", "alpha": a, "beta": b,
-                     "train_error": sc["train"].error, "test_error": sc["test"].error})  # fmt: skip
-    for name, (a, b) in coords.items():
-        rows.append({**ids, "representation": rep, "kind": "point", "name": name, "alpha": a, "beta": b})
+    rows += [
+        {**ids, "representation": rep, **r}
+        for r in sections.plane_rows(
+            left, pl, coords, alphas, betas, splits, chunk_size=ev["chunk_size"], bn_policy=ev["bn_policy"]
+        )
+    ]
     # the path drawn on the section: straight lines on the raw plane, projected geodesics on the normalized
     xs = np.linspace(0.0, 1.0, 41).tolist()
     curve = geometry.linear_path(p0, p2, xs) if rep == "raw" else geometry.geodesic_path(p0, p2, xs, s)

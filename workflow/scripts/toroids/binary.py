@@ -39,6 +39,7 @@ from torch import nn
 
 from toroids import symmetry
 from toroids.evaluate import evaluate, evaluate_many
+from toroids.flatness import energy_rows
 from toroids.models import register
 
 __all__ = [
@@ -349,16 +350,7 @@ def local_energy_flips(
                 continue  # nothing flipped: δE = 0 by definition
             state = flip_weights(base_state, keys, perm[:count])
             deltas[i, s] = evaluate(model, x, y, chunk_size, state).error - base
-    return [
-        {
-            "sigma": float(eps),
-            "train_error": base,
-            "delta_mean": float(deltas[i].mean()),
-            "delta_std": float(deltas[i].std(unbiased=True)) if n_samples > 1 else 0.0,
-            "n_samples": n_samples,
-        }
-        for i, eps in enumerate(fractions)
-    ]
+    return energy_rows(fractions, base, deltas)
 
 
 # ---------------------------------------------------------------------------------------------------------

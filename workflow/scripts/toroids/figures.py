@@ -28,9 +28,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from toroids.study import BEND_PATHS, BINARY_ARCHS, PATHS, experiment_name
+from toroids.study import BEND_PATHS, BINARY_ARCHS, PATHS, experiment_name, pairs, per_type, triplets
 
-__all__ = ["FIGURES", "Figure", "Selection", "Slot", "figure_index", "load_tables", "render", "select"]
+__all__ = [
+    "FIGURES",
+    "Figure",
+    "Selection",
+    "Slot",
+    "figure_index",
+    "load_tables",
+    "render",
+    "select",
+    "select_all",
+]
 
 NEEDS = ("models", "pairs", "midpoints", "sections", "triplets")
 
@@ -112,18 +122,16 @@ class _Exp:
 
 def _experiments(config: Mapping[str, Any]) -> list[_Exp]:
     """The study's experiments in config order, with what each one computes."""
-    from toroids import study
-
     cfg = dict(config)
-    pairs = study.pairs(cfg)
+    all_pairs = pairs(cfg)
     has: dict[str, set[str]] = {experiment_name(e): {"models"} for e in cfg["experiments"]}
-    for p in pairs:
+    for p in all_pairs:
         has[p.experiment].add("pairs")
-    for p in study.per_type(cfg, pairs, "midpoints"):
+    for p in per_type(cfg, all_pairs, "midpoints"):
         has[p.experiment].add("midpoints")
-    for p in study.per_type(cfg, pairs, "sections"):
+    for p in per_type(cfg, all_pairs, "sections"):
         has[p.experiment].add("sections")
-    for t in study.triplets(cfg):
+    for t in triplets(cfg):
         has[t.experiment].add("triplets")
     return [
         _Exp(experiment_name(e), e["arch"], e["dataset"], frozenset(has[experiment_name(e)]))
@@ -161,7 +169,16 @@ def _pick(slot: Slot, candidates: list[_Exp]) -> list[_Exp]:
 
 def select(figure: Figure, config: Mapping[str, Any]) -> Selection:
     """The experiments each slot of ``figure`` draws in the study ``config``, and the slots left out."""
+    return _select(figure, _experiments(config))
+
+
+def select_all(config: Mapping[str, Any]) -> dict[str, Selection]:
+    """:func:`select` for every figure of the manifest, the study's plan derived once."""
     exps = _experiments(config)
+    return {name: _select(fig, exps) for name, fig in FIGURES.items()}
+
+
+def _select(figure: Figure, exps: list[_Exp]) -> Selection:
     sel = Selection()
     for slot in figure.slots:
         taken = {n for label in slot.exclude for n in sel.slots.get(label, [])}
@@ -176,11 +193,15 @@ def select(figure: Figure, config: Mapping[str, Any]) -> Selection:
     return sel
 
 
-def figure_index(config: Mapping[str, Any], results: str) -> list[dict[str, Any]]:
-    """One row per paper figure: drawn or left out, the experiments of each slot, and why a slot is empty."""
+def figure_index(
+    config: Mapping[str, Any], results: str, selections: Mapping[str, Selection] | None = None
+) -> list[dict[str, Any]]:
+    """One row per paper figure: drawn or left out, the experiments of each slot, and why a slot is empty
+    (``selections``: :func:`select_all`'s, when the caller has them already)."""
+    selections = selections if selections is not None else select_all(config)
     rows = []
     for fig in FIGURES.values():
-        sel = select(fig, config)
+        sel = selections[fig.name]
         rows.append(
             {
                 "figure": fig.number,

@@ -19,7 +19,7 @@ from torch import nn
 
 from toroids.evaluate import evaluate
 
-__all__ = ["PERTURB", "local_energy", "perturbed_keys"]
+__all__ = ["PERTURB", "energy_rows", "local_energy", "perturbed_keys"]
 
 PERTURB = ("all", "weights")
 
@@ -65,13 +65,21 @@ def local_energy(
                 w = base_state[k]
                 state[k] = w + sigma * z[k].to(w.device) * w
             deltas[i, s] = evaluate(model, x_train, y_train, chunk_size, state).error - base
+    return energy_rows(sigmas, base, deltas)
+
+
+def energy_rows(grid: Sequence[float], base: float, deltas: torch.Tensor) -> list[dict[str, float]]:
+    """One row per noise level of ``grid`` (σ, or the flipped fraction ε of a binary net) from the
+    ``len(grid) × n_samples`` increases δE of the draws: ``sigma``, ``train_error`` (= ``base``, of the
+    unperturbed net), ``delta_mean``, ``delta_std`` (unbiased, 0 for one draw), ``n_samples``."""
+    n_samples = deltas.shape[1]
     return [
         {
-            "sigma": float(sigma),
+            "sigma": float(level),
             "train_error": base,
             "delta_mean": float(deltas[i].mean()),
             "delta_std": float(deltas[i].std(unbiased=True)) if n_samples > 1 else 0.0,
             "n_samples": n_samples,
         }
-        for i, sigma in enumerate(sigmas)
+        for i, level in enumerate(grid)
     ]

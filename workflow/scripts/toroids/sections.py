@@ -40,6 +40,7 @@ __all__ = [
     "alignment",
     "extent",
     "grid_axes",
+    "plane_rows",
     "plane",
     "project",
     "triplet_planes",
@@ -156,6 +157,48 @@ def grid_axes(
     )
 
 
+def plane_rows(
+    model: nn.Module,
+    pl: Plane,
+    points: Mapping[str, tuple[float, float]],
+    alphas: Sequence[float],
+    betas: Sequence[float],
+    splits: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
+    *,
+    chunk_size: int = 8192,
+    bn_policy: str = "interpolate",
+) -> list[dict[str, Any]]:
+    """The rows of one plane: its α × β grid evaluated with ``model``'s architecture (``kind='grid'``, train
+    and test error as fractions, β fastest; BatchNorm statistics by ``bn_policy``), then the named points
+    (``kind='point'``, their (α, β), no errors)."""
+    scores = evaluate_many(
+        model,
+        pl.grid(alphas, betas),
+        splits,
+        chunk_size=chunk_size,
+        bn_policy=bn_policy,
+        bn_data=splits["train"][0],
+    )
+    grid = [(x, y) for x in alphas for y in betas]
+    rows: list[dict[str, Any]] = [
+        {
+            "kind": "grid",
+            "name": "",
+            "alpha": x,
+            "beta": y,
+            "train_error": sc["train"].error,
+            "test_error": sc["test"].error,
+        }
+        for (x, y), sc in zip(grid, scores)
+    ]
+    nan = float("nan")
+    rows += [
+        {"kind": "point", "name": n, "alpha": x, "beta": y, "train_error": nan, "test_error": nan}
+        for n, (x, y) in points.items()
+    ]
+    return rows
+
+
 def alignment(
     reference: nn.Module,
     model: nn.Module,
@@ -218,22 +261,9 @@ def triplet_section(
         alphas, betas = grid_axes(pts, resolution, margin, fallback_span=raw_span)
         if rep == "raw":
             raw_span = extent(pts)
-        scores = evaluate_many(
-            a,
-            pl.grid(alphas, betas),
-            splits,
-            chunk_size=chunk_size,
-            bn_policy=bn_policy,
-            bn_data=splits["train"][0],
-        )
-        grid = [(x, y) for x in alphas for y in betas]
-        train = [sc["train"].error for sc in scores]
-        for (x, y), sc in zip(grid, scores):
-            rows.append({"representation": rep, "kind": "grid", "name": "", "alpha": x, "beta": y,
-                         "train_error": sc["train"].error, "test_error": sc["test"].error})  # fmt: skip
-        for name, (x, y) in coords.items():
-            rows.append({"representation": rep, "kind": "point", "name": name, "alpha": x, "beta": y,
-                         "train_error": float("nan"), "test_error": float("nan")})  # fmt: skip
+        here = plane_rows(a, pl, coords, alphas, betas, splits, chunk_size=chunk_size, bn_policy=bn_policy)
+        rows += [{"representation": rep, **r} for r in here]
+        train = [r["train_error"] for r in here if r["kind"] == "grid"]
         if log is not None:
             where = ", ".join(f"{n} ({x:.4g}, {y:.4g})" for n, (x, y) in coords.items())
             log(
