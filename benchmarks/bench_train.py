@@ -1,8 +1,9 @@
 """Our training loop against a bare PyTorch loop, same model, same data, same batches (issue: reliability
 and speed, measured; goal: overhead ≤ 5%).
 
-* ours: ``toroids.train.train(sampler="sgd", ...)`` for E epochs, no epoch checkpoint (and, as a second
-  line, with the epoch checkpoint the workflow's train rule writes after every epoch);
+* ours: ``toroids.train.train(sampler="sgd", ...)`` for E epochs, no epoch checkpoint (and, on further
+  lines, with the epoch checkpoint at the train rule's cadence, ``CHECKPOINT_EVERY_S``, and after every
+  epoch, the cadence before it);
 * bare: a hand-written loop over the same tensors: ``build_model`` (the same initialization),
   ``torch.optim.SGD`` with Nesterov momentum 0.9, the cosine learning rate set once per epoch, the same
   minibatch permutation per epoch, ``F.cross_entropy``; the running loss and error of the epoch are kept
@@ -43,7 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scrip
 
 from toroids.data import Dataset, load_dataset  # noqa: E402
 from toroids.models import build_model  # noqa: E402
-from toroids.train import train  # noqa: E402
+from toroids.seeds import derive  # noqa: E402
+from toroids.train import CHECKPOINT_EVERY_S, init_seed, train  # noqa: E402
 
 LR, MOMENTUM, SEED, BATCH, CHUNK = 0.02, 0.9, 0, 128, 8192
 
@@ -61,7 +63,14 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def ours(data: Dataset, widths: list[int], epochs: int, device: torch.device, checkpoint: Path | None = None):
+def ours(
+    data: Dataset,
+    widths: list[int],
+    epochs: int,
+    device: torch.device,
+    checkpoint: Path | None = None,
+    every_s: float = CHECKPOINT_EVERY_S,
+):
     """``toroids.train.train`` as the train rule calls it (minus the data loading); returns the model."""
     if checkpoint is not None:
         checkpoint.unlink(missing_ok=True)  # an existing checkpoint would be resumed from
@@ -76,6 +85,7 @@ def ours(data: Dataset, widths: list[int], epochs: int, device: torch.device, ch
         seed=SEED,
         device=device,
         checkpoint=checkpoint,
+        checkpoint_every_s=every_s,
         log=lambda msg: None,
         chunk_size=CHUNK,
     )
@@ -98,7 +108,8 @@ def _errors(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[f
 def bare(data: Dataset, widths: list[int], epochs: int, device: torch.device) -> torch.nn.Module:
     """The hand-written loop: same initialization, optimizer, schedule, batches and evaluations."""
     torch.manual_seed(SEED)
-    model = build_model("mlp", data.input_shape, data.n_classes, seed=SEED * 7919, widths=widths).to(device)
+    model = build_model("mlp", data.input_shape, data.n_classes, seed=init_seed(SEED), widths=widths)
+    model = model.to(device)
     opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, nesterov=True)
     x, y = data.x_train.to(device), data.y_train.to(device)
     x_test, y_test = data.x_test.to(device), data.y_test.to(device)
@@ -106,7 +117,7 @@ def bare(data: Dataset, widths: list[int], epochs: int, device: torch.device) ->
     for epoch in range(epochs):
         for group in opt.param_groups:
             group["lr"] = LR * 0.5 * (1.0 + math.cos(math.pi * epoch / epochs))
-        g = torch.Generator().manual_seed((SEED * 1_000_003 + epoch) * 101)
+        g = torch.Generator().manual_seed(derive(SEED, "order", 0, epoch))
         perm = torch.randperm(n, generator=g).to(device)
         model.train()
         total, wrong = 0.0, 0
@@ -162,6 +173,7 @@ def bench_problem(
                 "ours": lambda: ours(data, widths, epochs, device),
                 "bare": lambda: bare(data, widths, epochs, device),
                 "ours+ckpt": lambda: ours(data, widths, epochs, device, ckpt),
+                "ours+ckpt/epoch": lambda: ours(data, widths, epochs, device, ckpt, every_s=0.0),
             },
             repeats,
             _clock(device),
@@ -182,6 +194,7 @@ def bench_problem(
         "same_weights": same,
         "overhead": paired("ours"),
         "overhead_ckpt": paired("ours+ckpt"),
+        "overhead_ckpt_epoch": paired("ours+ckpt/epoch"),
         "overhead_fastest": fastest["ours"] / fastest["bare"] - 1,
         "ms_per_step_bare": 1e3 * t["bare"] / steps,
         "clock": "wall" if device.type == "cuda" else "cpu",
@@ -221,17 +234,20 @@ def _print(results: dict[str, dict[str, Any]], device: torch.device) -> None:
         f"{torch.get_num_threads()} threads, batch {BATCH}, sgd Nesterov, cosine lr"
     )
     print("  both sides evaluate the test split after every epoch and train+test at the end;")
+    print(f"  +ckpt: the epoch checkpoint every {CHECKPOINT_EVERY_S:g} s and after the last epoch (the rule)")
+    print("  +ckpt/ep: after every epoch")
     clock = "wall time" if device.type == "cuda" else "CPU time of the process (one thread)"
     print(f"  seconds: {clock}, median of the interleaved rounds; overhead: median of the per-round ratios")
     head = (
         f"  {'problem':34s} {'epochs':>6s} {'reps':>4s} {'bare [s]':>9s} {'ours [s]':>9s} {'+ckpt [s]':>9s} "
-        f"{'overhead':>9s} {'+ckpt':>8s} {'same weights':>12s} {'fastest ovh':>11s}"
+        f"{'overhead':>9s} {'+ckpt':>8s} {'+ckpt/ep':>9s} {'same weights':>12s} {'fastest ovh':>11s}"
     )
     print(head)
     for name, r in results.items():
         print(
             f"  {name:34s} {r['epochs']:6d} {r['repeats']:4d} {r['bare']:9.3f} {r['ours']:9.3f} "
             f"{r['ours+ckpt']:9.3f} {100 * r['overhead']:8.1f}% {100 * r['overhead_ckpt']:7.1f}% "
+            f"{100 * r['overhead_ckpt_epoch']:8.1f}% "
             f"{str(r['same_weights']):>12s} {100 * r['overhead_fastest']:10.1f}%"
         )
     worst = max(r["overhead"] for r in results.values())

@@ -138,7 +138,8 @@ def summary(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 r["overhead"] <= 0.05,
             )
         for problem, r in train.items():
-            add(f"train: + epoch checkpoint, {problem}", r["overhead_ckpt"], "pct", "-", None)
+            for what, key in (("train rule", "overhead_ckpt"), ("every epoch", "overhead_ckpt_epoch")):
+                add(f"train: + epoch checkpoint ({what}), {problem}", r[key], "pct", "-", None)
     ev = results.get("evaluate")
     if ev:
         size = f"{ev['n_train']} samples x {ev['points']} points"

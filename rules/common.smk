@@ -63,6 +63,7 @@ TABLES = [
         "sharpness",
         "distance_barrier",
         "claims",
+        "claim_tests",
     ]
 ]
 
@@ -81,6 +82,7 @@ def plan(wildcards):
         "dataset": p.dataset,
         "sampler": p.sampler,
         "seed": p.seed,
+        "rng_seed": p.rng_seed,
         "model_options": p.model_options,
         "training": p.training,
         "sampler_options": p.sampler_options,

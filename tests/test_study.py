@@ -41,13 +41,16 @@ def test_k_pairs_per_type_is_seeded():
     assert a != c
 
 
-def test_first_per_type():
-    from toroids.study import first_per_type
+def test_spread_per_type_takes_pairs_that_share_few_models():
+    from toroids.study import spread_per_type
 
-    ps = pairs(_cfg(["sgd"], [0, 1, 2, 3]))
-    assert first_per_type(ps, 2) == ps[:2]
-    assert first_per_type(ps, "all") == ps
-    assert first_per_type(ps, 0) == []
+    ps = pairs(_cfg(["sgd"], [0, 1, 2, 3, 4]))
+    ends = [(p.left[-2:], p.right[-2:]) for p in spread_per_type(ps, 4)]
+    # greedy on endpoint use: two disjoint pairs, then s4 with the first of s0..s3, then the next unused
+    assert ends == [("s0", "s1"), ("s0", "s4"), ("s1", "s2"), ("s2", "s3")]
+    assert spread_per_type(ps, 2) == [ps[0], ps[7]]  # (s0, s1) and (s2, s3): no model shared
+    assert spread_per_type(ps, "all") == ps
+    assert spread_per_type(ps, 0) == []
 
 
 def test_per_experiment_pairs_per_type():
@@ -71,3 +74,24 @@ def test_per_experiment_pairs_per_type():
     )
     chosen = per_type(cfg, pairs(cfg), "midpoints")
     assert [p.experiment for p in chosen] == ["mlp-digits", "mlp-digits"]
+
+
+def test_default_study_is_big_enough_to_mean_something(default_config):
+    """The fair test's sizes: ≥ 5 seeds per sampler of the continuous experiment (10 same-type pairs), every
+    pair in the path statistics, ≥ 4 single bends per pair type, ≥ 3 seeds per sampler in the binary sweep."""
+    from toroids.study import BINARY_ARCHS, per_type
+
+    cfg = validate_config(default_config)
+    ps = pairs(cfg)
+    for exp in cfg["experiments"]:
+        binary = exp["arch"] in BINARY_ARCHS
+        assert len(exp["seeds"]) >= (3 if binary else 5), exp.get("name", exp["arch"])
+        if not binary:
+            assert set(exp["samplers"]) >= {"rsgd", "sgd", "adv"}
+            types = {}
+            for p in ps:
+                if p.experiment == "mlp-digits":
+                    types[p.pair_type] = types.get(p.pair_type, 0) + 1
+            assert min(types.values()) >= 10 and len(types) == 6
+            bends = [p for p in per_type(cfg, ps, "midpoints") if p.experiment == "mlp-digits"]
+            assert {t: sum(p.pair_type == t for p in bends) for t in types} == dict.fromkeys(types, 4)

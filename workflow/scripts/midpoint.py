@@ -10,6 +10,7 @@ from toroids import binary, jobs, midpoint, symmetry
 from toroids.checkpoint import load_model
 from toroids.evaluate import evaluate_many
 from toroids.pairs import representation_distances
+from toroids.seeds import derive
 from toroids.train import TrainResult, resolve_device, train
 
 log = jobs.start(snakemake)
@@ -21,7 +22,12 @@ ids = {"pair": f"{pair['left']}__{pair['right']}", **pair}
 xs = np.linspace(0.0, 1.0, snakemake.params.n_points).tolist()
 
 
-def train_midpoint(init: dict, epochs: int, options: dict) -> tuple[TrainResult, dict]:
+def midpoint_seed(variant: str) -> int:
+    """A midpoint is a trained network: its minibatch order gets a seed of its own (toroids.seeds)."""
+    return derive("midpoint", ids["pair"], variant, cfg["seed"])
+
+
+def train_midpoint(init: dict, epochs: int, options: dict, variant: str) -> tuple[TrainResult, dict]:
     res = train(
         arch=left.spec["arch"],
         model_options=left.spec["options"],
@@ -30,7 +36,7 @@ def train_midpoint(init: dict, epochs: int, options: dict) -> tuple[TrainResult,
         sampler_options=options,
         epochs=epochs,
         batch_size=cfg["batch_size"],
-        seed=cfg["seed"],
+        seed=midpoint_seed(variant),
         device=device,
         log=lambda msg: log(f"  {msg}"),
         chunk_size=ev["chunk_size"],
@@ -74,9 +80,9 @@ def run_binary() -> tuple[list, list]:
     ends = {"random": (a, b), "random_aligned": (a, binary.align_binary(left, right).state_dict())}
     path_rows, distance_rows = [], []
     for variant, (end_a, end_b) in ends.items():
-        m0 = binary.equal_distance_midpoint(end_a, end_b, keys, cfg["seed"])
+        m0 = binary.equal_distance_midpoint(end_a, end_b, keys, midpoint_seed(variant))
         log(f"{variant}: training the midpoint for {snakemake.params.binary_epochs} epochs")
-        res, m = train_midpoint(m0, snakemake.params.binary_epochs, snakemake.params.binary_sgd)
+        res, m = train_midpoint(m0, snakemake.params.binary_epochs, snakemake.params.binary_sgd, variant)
         log(f"{variant}: midpoint train error {100 * res.train_error:.2f}%")
         for order in range(snakemake.params.n_orders):
             seed = cfg["seed"] * 1000 + 2 * order
@@ -110,7 +116,7 @@ def run_continuous() -> tuple[list, list]:
     options = {k: cfg[k] for k in ("lr", "momentum", "nesterov")}
     for variant in cfg["variants"]:
         log(f"{variant}: training the midpoint for {cfg['epochs']} epochs")
-        res, m = train_midpoint(inits[variant], cfg["epochs"], options)
+        res, m = train_midpoint(inits[variant], cfg["epochs"], options, variant)
         log(f"{variant}: midpoint train error {100 * res.train_error:.2f}%")
         end_a, end_b = ends[variant]
         points, positions, segments = midpoint.bend_path(variant, end_a, m, end_b, xs, s)

@@ -14,6 +14,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from toroids.seeds import model_seed
+
 __all__ = [
     "ARCH_OPTIONS",
     "BEND_PATHS",
@@ -28,11 +30,11 @@ __all__ = [
     "Pair",
     "Triplet",
     "experiment_name",
-    "first_per_type",
     "models",
     "pair_blocks",
     "pairs",
     "per_type",
+    "spread_per_type",
     "triplets",
 ]
 
@@ -80,6 +82,7 @@ class ModelPlan:
     arch: str
     dataset: str
     sampler: str
+    #: the config's seed, part of the model id
     seed: int
     model_options: dict[str, Any] = field(hash=False)
     training: dict[str, Any] = field(hash=False)
@@ -87,6 +90,12 @@ class ModelPlan:
     data_options: dict[str, Any] = field(hash=False, default_factory=dict)
     #: the experiment's SGD settings, whatever this model's sampler (binary single bends are trained so)
     sgd_options: dict[str, Any] = field(hash=False, default_factory=dict)
+
+    @property
+    def rng_seed(self) -> int:
+        """The seed every draw of this model derives from: ``seeds.model_seed(experiment, sampler, seed)``,
+        so that no two models of a study share an initialization or a minibatch order."""
+        return model_seed(self.experiment, self.sampler, self.seed)
 
 
 @dataclass(frozen=True)
@@ -137,17 +146,20 @@ def models(config: dict[str, Any]) -> dict[str, ModelPlan]:
             for seed in exp["seeds"]:
                 mid = f"{name}-{sampler}-s{seed}"
                 out[mid] = ModelPlan(
-                    mid,
-                    name,
-                    exp["arch"],
-                    exp["dataset"],
-                    sampler,
-                    int(seed),
-                    exp.get("model", {}),
-                    training,
-                    options,
-                    data_options,
-                    {**config["samplers"]["sgd"], **exp.get("sampler_options", {}).get("sgd", {})},
+                    model_id=mid,
+                    experiment=name,
+                    arch=exp["arch"],
+                    dataset=exp["dataset"],
+                    sampler=sampler,
+                    seed=int(seed),
+                    model_options=exp.get("model", {}),
+                    training=training,
+                    sampler_options=options,
+                    data_options=data_options,
+                    sgd_options={
+                        **config["samplers"]["sgd"],
+                        **exp.get("sampler_options", {}).get("sgd", {}),
+                    },
                 )
     return out
 
@@ -198,23 +210,35 @@ def pair_blocks(config: dict[str, Any]) -> dict[str, list[Pair]]:
     return blocks
 
 
-def first_per_type(all_pairs: list[Pair], k: int | str) -> list[Pair]:
-    """The first ``k`` pairs of each (experiment, pair type), or all of them for ``k = 'all'``."""
+def spread_per_type(all_pairs: list[Pair], k: int | str) -> list[Pair]:
+    """``k`` pairs of each (experiment, pair type) that share as few models as possible, or all of them for
+    ``k = 'all'``; in the order of ``all_pairs``.
+
+    Greedy: the next pair is the first of its group whose two endpoints have been used least so far (by
+    the pairs already chosen in that group). Taking the first k pairs instead would, with all pairs of
+    5 seeds listed in order, give (s0, s1), (s0, s2), (s0, s3), (s0, s4): four pairs resting on one model.
+    """
     if k == "all":
         return list(all_pairs)
-    seen: dict[tuple[str, str], int] = {}
-    out = []
+    groups: dict[tuple[str, str], list[Pair]] = {}
     for p in all_pairs:
-        n = seen.get((p.experiment, p.pair_type), 0)
-        if n < int(k):
-            out.append(p)
-            seen[(p.experiment, p.pair_type)] = n + 1
-    return out
+        groups.setdefault((p.experiment, p.pair_type), []).append(p)
+    chosen: set[Pair] = set()
+    for group in groups.values():
+        used: dict[str, int] = {}
+        left = list(group)
+        for _ in range(min(int(k), len(group))):
+            best = min(left, key=lambda p: used.get(p.left, 0) + used.get(p.right, 0))
+            left.remove(best)
+            chosen.add(best)
+            for m in (best.left, best.right):
+                used[m] = used.get(m, 0) + 1
+    return [p for p in all_pairs if p in chosen]
 
 
 def per_type(config: dict[str, Any], all_pairs: list[Pair], section: str) -> list[Pair]:
     """The pairs of ``section`` (``midpoints`` or ``sections``): its global ``pairs_per_type``, overridden per
-    experiment by that experiment's ``{section}_pairs_per_type``."""
+    experiment by that experiment's ``{section}_pairs_per_type``, chosen by :func:`spread_per_type`."""
     default = config[section]["pairs_per_type"]
     override = {
         experiment_name(e): e[f"{section}_pairs_per_type"]
@@ -224,7 +248,7 @@ def per_type(config: dict[str, Any], all_pairs: list[Pair], section: str) -> lis
     out = []
     for exp in dict.fromkeys(p.experiment for p in all_pairs):
         group = [p for p in all_pairs if p.experiment == exp]
-        out += first_per_type(group, override.get(exp, default))
+        out += spread_per_type(group, override.get(exp, default))
     return out
 
 

@@ -30,8 +30,8 @@ at 1/η′ (where the elastic term pulls w′ all the way back to w; beyond it t
 
 BatchNorm: only the first inner step (at w′ = w) updates the running statistics, so they are updated once per
 outer step, at w; the later SGLD steps normalize with their batch statistics inside
-:func:`~toroids.samplers.base.frozen_bn_stats`. The SGLD noise comes from a generator seeded by (seed, epoch),
-so a resumed run is exact.
+:func:`~toroids.samplers.base.frozen_bn_stats`. The SGLD noise of an epoch comes from a generator seeded by
+``derive(seed, "sgld", epoch)`` (:mod:`toroids.seeds`), so a resumed run is exact.
 
 Extra per-epoch stats: ``gamma`` (γ of the epoch's last outer step), ``outer_steps``.
 """
@@ -56,6 +56,7 @@ from toroids.samplers.base import (
     flatten_parameters,
     frozen_bn_stats,
 )
+from toroids.seeds import derive
 
 __all__ = ["EntropySGD"]
 
@@ -110,7 +111,7 @@ class EntropySGD(Sampler):
         self.model.train()
         n = len(self.y_train)
         batches = list(batch_indices(n, self.batch_size, self.seed, epoch, device=self.device))
-        gen = torch.Generator(device=self.device).manual_seed((self.seed * 1_000_003 + epoch) * 101 + 7)
+        gen = torch.Generator(device=self.device).manual_seed(derive(self.seed, "sgld", epoch))
         w, g, inner_lr, alpha = self.flat[0], self.grad[0], o["inner_lr"], o["alpha"]
         mom, noise_std = o["inner_momentum"], o["noise"] * math.sqrt(2.0 * o["inner_lr"])
         mu, buf = torch.empty_like(w), torch.zeros_like(w) if mom > 0 else None
