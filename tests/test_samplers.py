@@ -66,7 +66,7 @@ def test_registry_and_options():
         assert cls.defaults, name
         assert cls.total_epochs(7, {}) >= 7
     assert SAMPLERS["adv"].total_epochs(7, {"pretrain_epochs": 3}) == 10
-    assert SAMPLERS["adv"].total_epochs(7, {}) == 14  # pretrain_epochs null → as many as the main phase
+    assert SAMPLERS["adv"].total_epochs(7, {}) == 357  # at most Liu et al.'s 350 pre-training epochs
     with pytest.raises(ValueError, match="unknown options"):
         SAMPLERS["rsgd"](mlp_factory(), None, {"nope": 1}, epochs=1, batch_size=1, seed=0, device=CPU)
 
@@ -208,6 +208,39 @@ def test_rsgd_centre_averages_parameters_and_float_buffers(blobs):
     assert_same(list(one.solution().buffers()), list(one.replicas[0].buffers()))
 
 
+def test_binary_rsgd_returns_the_majority_of_the_replicas_signs(blobs):
+    """Binary layers: the centre of the binarized replicas (Baldassi et al.), not sign(mean latent weight);
+    BatchNorm parameters are still averaged. The summary gives each replica's error and its distance to
+    the returned network."""
+    from toroids.binary import binarize, binary_keys
+
+    def factory(replica):
+        return build_model("binary_mlp", (10,), 4, seed=300 + replica, widths=[9])
+
+    rsgd = make("rsgd", factory, blobs, {"replicas": 3, "lr": 0.5, "gamma0": 0.0, "gamma1": 0.0})
+    rsgd.train_epoch(0)
+    centre = rsgd.solution()
+    keys = binary_keys(centre)
+    differs = 0
+    for name, p in centre.named_parameters():
+        reps = torch.stack([dict(r.named_parameters())[name] for r in rsgd.replicas])
+        if name in keys:
+            votes = binarize(reps).sum(0)
+            assert torch.equal(binarize(p), torch.where(votes >= 0, 1.0, -1.0))
+            differs += int((binarize(reps.mean(0)) != binarize(p)).sum())
+        else:
+            torch.testing.assert_close(p, reps.mean(0), atol=1e-7, rtol=0)
+    assert differs > 0  # the rule matters here: sign(mean latent weight) would give another network
+    s = rsgd.summary()
+    assert len(s["replica_train_errors"]) == 3 and len(s["replica_hamming_to_returned"]) == 3
+    def signs(net):
+        return torch.cat([binarize(dict(net.named_parameters())[k]).flatten() for k in keys])
+
+    ref = signs(centre)
+    expected = [float((signs(r) != ref).double().mean()) for r in rsgd.replicas]
+    assert s["replica_hamming_to_returned"] == expected
+
+
 @pytest.mark.parametrize("factory", [mlp_factory(), bn_factory], ids=["mlp", "bn"])
 def test_rsgd_stacked_matches_sequential(blobs, factory):
     seq = make("rsgd", factory, blobs, {"replicas": 3}, epochs=3)
@@ -281,34 +314,55 @@ def test_esgd_updates_batchnorm_statistics_once_per_outer_step(blobs):
 # ---------------------------------------------------------------------------------------------- ADV
 
 
-def test_adv_confusion_set():
-    g = torch.Generator().manual_seed(1)
-    x = torch.randn(50, 2, 3, 3, generator=g)
-    y = torch.randint(3, (50,), generator=g)
-    data = Dataset("img", x, y, x[:5], y[:5], 3)
-    factory = lambda a: build_model("mlp", (2, 3, 3), 3, seed=a, widths=[8])  # noqa: E731
-    adv = make("adv", factory, data, {"R": 2, "zero_fraction": 0.25}, seed=3)
-    n, k = 50, 4  # ⌊0.25 · 18⌋
-    assert adv.pretrain_size == 3 * n
-    xb, yb = adv.pretrain_batch(torch.arange(3 * n))
-    assert torch.equal(xb[:n], x) and torch.equal(yb[:n], y)  # the clean set comes first, untouched
-    raw_zero = x.transpose(0, 1).reshape(2, -1).min(1).values.view(1, 2, 1, 1).expand(3 * n, 2, 3, 3)
-    changed = xb != x.repeat(3, 1, 1, 1)
-    assert not changed[:n].any()
+def _image_data(seed=1, n=50):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 2, 3, 3, generator=g)
+    y = torch.randint(3, (n,), generator=g)
+    raw_zero = torch.tensor([-0.7, -1.3])
+    return Dataset("img", x, y, x[:5], y[:5], 3, raw_zero)
+
+
+def _image_factory(a):
+    return build_model("mlp", (2, 3, 3), 3, seed=a, widths=[8])
+
+
+def test_adv_confusion_set_holds_only_the_noisy_copies_by_default():
+    data, n, k = _image_data(), 50, 4  # k = ⌊0.25 · 18⌋
+    x = data.x_train
+    adv = make("adv", _image_factory, data, {"R": 2, "zero_fraction": 0.25}, seed=3)
+    assert adv.pretrain_size == 2 * n  # no clean sample (Liu et al.)
+    xb, yb = adv.pretrain_batch(torch.arange(2 * n))
+    raw_zero = data.raw_zero.view(2, 1, 1).expand(2, 3, 3).flatten()
     zeroed = adv.zero_idx.long()
-    for j in range(2 * n):  # exactly k entries per copy hold the standardized raw 0, the rest is clean
+    for j in range(2 * n):  # exactly k entries per copy hold the standardized raw 0, −μ/σ; the rest is clean
         mask = torch.zeros(18, dtype=torch.bool)
         mask[zeroed[j]] = True
         assert mask.sum() == k
-        row, ref = xb[n + j].flatten(), x[j % n].flatten()
-        assert torch.equal(row[mask], raw_zero[0].flatten()[mask]) and torch.equal(row[~mask], ref[~mask])
-    assert torch.equal(yb[n:], adv.rand_labels) and set(adv.rand_labels.tolist()) == {0, 1, 2}
-    again = make("adv", factory, data, {"R": 2, "zero_fraction": 0.25}, seed=3)
-    other = make("adv", factory, data, {"R": 2, "zero_fraction": 0.25}, seed=4)
+        row, ref = xb[j].flatten(), x[j % n].flatten()
+        assert torch.equal(row[mask], raw_zero[mask]) and torch.equal(row[~mask], ref[~mask])
+    assert torch.equal(yb, adv.rand_labels) and set(adv.rand_labels.tolist()) == {0, 1, 2}
+    again = make("adv", _image_factory, data, {"R": 2, "zero_fraction": 0.25}, seed=3)
+    other = make("adv", _image_factory, data, {"R": 2, "zero_fraction": 0.25}, seed=4)
     assert torch.equal(again.rand_labels, adv.rand_labels) and torch.equal(again.zero_idx, adv.zero_idx)
     assert not torch.equal(other.rand_labels, adv.rand_labels)
-    clean_only = make("adv", factory, data, {"include_clean": False})
-    assert clean_only.pretrain_size == n
+
+
+def test_adv_clean_data_only_through_its_option():
+    data, n = _image_data(), 50
+    adv = make("adv", _image_factory, data, {"R": 2, "include_clean": True})
+    assert adv.pretrain_size == 3 * n
+    xb, yb = adv.pretrain_batch(torch.arange(3 * n))
+    assert torch.equal(xb[:n], data.x_train) and torch.equal(yb[:n], data.y_train)  # clean first, untouched
+
+
+def test_adv_zeroes_a_tenth_of_continuous_inputs_and_nothing_of_binary_ones():
+    data = _image_data(n=20)
+    cont = make("adv", _image_factory, data)
+    assert cont.options["zero_fraction"] == 0.1 and cont.zero_idx.shape == (20, 1)  # ⌊0.1 · 18⌋
+    binary = make("adv", lambda a: build_model("binary_mlp", (2, 3, 3), 3, seed=a, widths=[5]), data)
+    assert binary.options["zero_fraction"] == 0.0 and binary.zero_idx.shape == (20, 0)
+    xb, _ = binary.pretrain_batch(torch.arange(20))
+    assert torch.equal(xb, data.x_train)  # labels randomized only (the paper's binary ADV)
 
 
 def test_adv_labels_are_uniform():
@@ -322,40 +376,51 @@ def test_adv_labels_are_uniform():
     assert adv.zero_idx.shape == (n, 0)  # ⌊0.1 · 4⌋ = 0 entries zeroed
 
 
-def test_adv_pretraining_fits_random_labels(blobs):
-    torch.manual_seed(0)
-    opts = {"pretrain_epochs": 40, "pretrain_lr": 0.05, "pretrain_momentum": 0.9, "zero_fraction": 0.2}
-    opts["pretrain_target"] = None
-    adv = make("adv", mlp_factory(widths=(256, 256)), blobs, opts, epochs=2, batch_size=16)
-    before = adv.random_label_accuracy()
-    for e in range(40):
-        stats = adv.train_epoch(e)
-    after = adv.random_label_accuracy()
-    assert stats["random_label_accuracy"] == after and stats["phase"] == 0.0
-    assert before < 0.45 and after > 0.75  # chance: 1/4
+def test_adv_pretraining_reaches_its_target_then_trains_the_clean_data(blobs):
+    """Liu et al.'s recipe on a small problem: plain SGD on the random labels until 99% of them are fitted,
+    then vanilla SGD on the clean labels from those weights."""
+    opts = {"pretrain_epochs": 300, "pretrain_lr": 0.1, "pretrain_milestones": [], "pretrain_target": 0.99}
+    res = train(data=blobs, epochs=3, sampler="adv", sampler_options=opts, arch="mlp",
+                model_options={"widths": [256, 256]}, batch_size=16, seed=4, device=CPU, **QUIET)  # fmt: skip
+    s = res.summary
+    assert s["pretrain_target_reached"] is True and s["random_label_accuracy"] >= 0.99
+    assert 10 < s["pretrain_epochs_run"] < 300  # stopped at the target, not at the cap
+    pre = [h for h in res.history if h["phase"] == 0]
+    assert len(pre) == s["pretrain_epochs_run"] and pre[0]["random_label_accuracy"] < 0.5  # chance 1/4
+    assert [h["phase"] for h in res.history[len(pre) :]] == [1, 1, 1]  # skipped epochs are not recorded
+    assert "warnings" not in s
+
+
+def test_adv_missed_target_is_flagged_and_warned(blobs):
+    lines = []
+    opts = {"pretrain_epochs": 2, "pretrain_target": 0.99}
+    res = train(data=blobs, epochs=1, sampler="adv", sampler_options=opts, log=lines.append, **TRAIN_KW)
+    assert res.summary["pretrain_target_reached"] is False and res.summary["pretrain_epochs_run"] == 2
+    assert any(line.startswith("WARNING: adv pre-training missed its target") for line in lines)
+    free = train(data=blobs, epochs=1, sampler="adv", sampler_options={**opts, "pretrain_target": None},
+                 **QUIET, **TRAIN_KW)  # fmt: skip
+    assert free.summary["pretrain_target_reached"] is None and "warnings" not in free.summary
+
+
+def test_adv_pretraining_lr_drops_at_its_milestones(blobs):
+    adv = make("adv", mlp_factory(), blobs, {"pretrain_milestones": [2, 4], "pretrain_lr_factor": 0.5})
+    assert [adv.pretrain_lr(e) for e in range(6)] == [0.1, 0.1, 0.05, 0.05, 0.025, 0.025]
+
+
+def test_adv_main_phase_is_vanilla_sgd_from_the_pretrained_weights(blobs):
+    adv = make("adv", mlp_factory(), blobs, {"pretrain_epochs": 3, "pretrain_target": None}, epochs=2)
+    for e in range(3):
+        assert adv.train_epoch(e)["phase"] == 0.0
     w = params(adv.model)
-    stats = adv.train_epoch(40)  # first main epoch: starts from the pre-trained weights, vanilla SGD
+    stats = adv.train_epoch(3)
     assert stats["phase"] == 1.0 and adv.opt is adv.main_opt and adv.main_opt.param_groups[0]["momentum"] == 0
     assert not adv.main_opt.state or all("momentum_buffer" not in s for s in adv.main_opt.state.values())
     assert max((a - b).abs().max() for a, b in zip(w, params(adv.model))) < 0.5
 
 
-def test_adv_early_stop_skips_remaining_pretraining(blobs):
-    adv = make("adv", mlp_factory(), blobs, {"pretrain_epochs": 3, "pretrain_target": 0.01}, epochs=2)
-    first = adv.train_epoch(0)
-    w = params(adv.model)
-    second = adv.train_epoch(1)
-    assert second["skipped"] == 1.0 and first["skipped"] == 0.0
-    assert (
-        second["loss"] == first["loss"] and second["random_label_accuracy"] == first["random_label_accuracy"]
-    )
-    assert_same(params(adv.model), w)
-
-
 def test_train_loop_runs_adv_pretraining_plus_main_epochs(blobs):
-    res = train(
-        data=blobs, epochs=4, sampler="adv", sampler_options={"pretrain_epochs": 2}, **QUIET, **TRAIN_KW
-    )
+    opts = {"pretrain_epochs": 2, "pretrain_target": None}
+    res = train(data=blobs, epochs=4, sampler="adv", sampler_options=opts, **QUIET, **TRAIN_KW)
     assert [h["phase"] for h in res.history] == [0, 0, 1, 1, 1, 1]
 
 
@@ -364,7 +429,7 @@ def test_train_loop_runs_adv_pretraining_plus_main_epochs(blobs):
 FIT = {
     "sgd": {"lr": 0.05},
     "rsgd": {},
-    "adv": {"pretrain_epochs": 5},
+    "adv": {"pretrain_epochs": 5, "pretrain_target": None},
     "sam": {"lr": 0.05},
     "esgd": {"L": 5},
     "adam": {"lr": 0.01},
@@ -398,7 +463,7 @@ class Stop(Exception):
     pass
 
 
-RESUME = {**FIT, "rsgd": {"replicas": 3}, "adv": {"pretrain_epochs": 2}}
+RESUME = {**FIT, "rsgd": {"replicas": 3}, "adv": {"pretrain_epochs": 2, "pretrain_target": None}}
 
 
 @pytest.mark.parametrize("name", sorted(RESUME))
@@ -413,13 +478,40 @@ def test_resume_is_bitwise_identical(blobs, tmp_path, name):
 
     ckpt = tmp_path / "ckpt.safetensors"
     with pytest.raises(Stop):
-        train(**kw, checkpoint=ckpt, log=crash_at_epoch_4)
+        train(**kw, checkpoint=ckpt, checkpoint_every_s=0, log=crash_at_epoch_4)
     assert load_state(ckpt)[1]["epoch"] == 2
-    res = train(**kw, checkpoint=ckpt, **QUIET)
+    res = train(**kw, checkpoint=ckpt, checkpoint_every_s=0, **QUIET)
     assert res.resumed_from_epoch == 2
     for k, v in ref.model.state_dict().items():
         assert torch.equal(v, res.model.state_dict()[k]), k
     assert [h["loss"] for h in res.history] == [h["loss"] for h in ref.history]
+
+
+def test_adv_resumes_bitwise_after_stopping_its_pretraining_early(blobs, tmp_path):
+    """Killed in the main phase after the pre-training stopped at its target: the skipped epochs stay
+    skipped, and the run ends as an uninterrupted one."""
+    opts = {"pretrain_epochs": 8, "pretrain_target": 0.3}
+    kw = dict(data=blobs, epochs=4, sampler="adv", sampler_options=opts, **TRAIN_KW)
+    ref = train(**kw, **QUIET)
+    assert ref.summary["pretrain_epochs_run"] < 8  # the target was reached early
+
+    seen = []
+
+    def crash_in_main_phase(msg):
+        if "[main phase]" in msg:
+            seen.append(msg)
+            if len(seen) == 2:
+                raise Stop
+
+    ckpt = tmp_path / "ckpt.safetensors"
+    with pytest.raises(Stop):
+        train(**kw, checkpoint=ckpt, checkpoint_every_s=0, log=crash_in_main_phase)
+    res = train(**kw, checkpoint=ckpt, checkpoint_every_s=0, **QUIET)
+    assert res.resumed_from_epoch == 8  # 0-based: the first main epoch (index 8) was saved
+    assert res.summary == ref.summary
+    assert [h["epoch"] for h in res.history] == [h["epoch"] for h in ref.history]
+    for k, v in ref.model.state_dict().items():
+        assert torch.equal(v, res.model.state_dict()[k]), k
 
 
 def test_rsgd_resume_restores_every_replica_and_gamma(blobs, tmp_path):

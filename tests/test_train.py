@@ -37,14 +37,36 @@ def test_resume_is_bitwise_identical(blobs, tmp_path):
 
     ckpt = tmp_path / "ckpt.safetensors"
     with pytest.raises(Stop):
-        train(data=blobs, epochs=6, checkpoint=ckpt, log=crash_at_epoch_4, **KW)
+        train(data=blobs, epochs=6, checkpoint=ckpt, checkpoint_every_s=0, log=crash_at_epoch_4, **KW)
     assert load_state(ckpt)[1]["epoch"] == 2  # epochs 1..3 done
     lines = []
-    res = train(data=blobs, epochs=6, checkpoint=ckpt, log=lines.append, **KW)
+    res = train(data=blobs, epochs=6, checkpoint=ckpt, checkpoint_every_s=0, log=lines.append, **KW)
     assert res.resumed_from_epoch == 2 and any("resumed" in line for line in lines)
     assert len(res.history) == 6
     for k, v in ref.items():
         assert torch.equal(v, res.model.state_dict()[k]), k
+
+
+def test_epoch_checkpoint_is_written_at_most_every_interval_and_after_the_last_epoch(blobs, tmp_path):
+    from unittest import mock
+
+    from toroids import train as train_module
+
+    ckpt = tmp_path / "ckpt.safetensors"
+    calls = []
+    real = train_module.save_state
+
+    def spy(path, state, meta):
+        calls.append(meta["epoch"])
+        real(path, state, meta)
+
+    with mock.patch.object(train_module, "save_state", spy):
+        train(data=blobs, epochs=6, checkpoint=ckpt, checkpoint_every_s=3600, log=lambda m: None, **KW)
+        assert calls == [5]  # only after the last epoch
+        calls.clear()
+        ckpt.unlink()
+        train(data=blobs, epochs=6, checkpoint=ckpt, checkpoint_every_s=0, log=lambda m: None, **KW)
+        assert calls == [0, 1, 2, 3, 4, 5]
 
 
 def test_divergence_is_reported(blobs):

@@ -9,6 +9,11 @@ models = tables.models_table([read_json(p) for p in snakemake.input.meta], snake
 for row in models.itertuples():
     if not row.is_solution:
         log(f"WARNING: {row.model_id} has train error {100 * row.train_error:.2f}% ≥ 1%: kept, flagged")
+    if row.pretrain_target_reached is False:
+        log(
+            f"WARNING: {row.model_id}'s pre-training missed its target (random-label accuracy "
+            f"{row.random_label_accuracy:.4f}): kept, flagged"
+        )
 jobs.write_csv(snakemake.output.models, models)
 jobs.write_csv(snakemake.output.local_energy, tables.concat_csv(snakemake.input.local_energy))
 paths = tables.concat_csv([*snakemake.input.paths, *snakemake.input.bend_paths])

@@ -53,6 +53,9 @@ class Dataset:
     x_test: torch.Tensor
     y_test: torch.Tensor
     n_classes: int
+    #: per input channel, the value a raw 0 takes after standardization, −μ_c/σ_c (what ADV's zeroed
+    #: entries are set to); None for inputs that were not standardized (a raw 0 is 0)
+    raw_zero: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         # Checked once here so that no consumer has to guess dtypes or shapes.
@@ -170,8 +173,9 @@ def _check_vision(name: str, opts: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------------------------- standardizing
 
 
-def _standardize(train: torch.Tensor, test: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """uint8 ``(n, C, ...)`` → float32 ``(x − μ_c) / σ_c``, with μ_c, σ_c from the TRAIN images only.
+def _standardize(train: torch.Tensor, test: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """uint8 ``(n, C, ...)`` → float32 ``(x − μ_c) / σ_c``, with μ_c, σ_c from the TRAIN images only; also
+    returns the standardized raw 0 of each channel, ``−μ_c / σ_c`` (float32, shape ``(C,)``).
 
     The statistics are exact: computed in float64 from the histogram of the 256 byte values of each
     channel, which also avoids a float64 copy of CIFAR-10. The usual ``/255`` is left out because it
@@ -179,6 +183,7 @@ def _standardize(train: torch.Tensor, test: torch.Tensor) -> tuple[torch.Tensor,
     """
     values = torch.arange(256, dtype=torch.float64)
     x_train, x_test = train.to(torch.float32), test.to(torch.float32)
+    raw_zero = torch.zeros(train.shape[1], dtype=torch.float32)
     for c in range(train.shape[1]):
         counts = torch.bincount(train[:, c].reshape(-1), minlength=256).to(torch.float64)
         n = counts.sum()
@@ -188,7 +193,9 @@ def _standardize(train: torch.Tensor, test: torch.Tensor) -> tuple[torch.Tensor,
             raise DataError(f"channel {c} of the training images is constant: cannot standardize")
         for x in (x_train, x_test):
             x[:, c].sub_(float(mean)).div_(float(std))
-    return x_train, x_test
+        # the same float32 operations as the images', so that a raw 0 maps to exactly this value
+        raw_zero[c : c + 1] = torch.zeros(1).sub_(float(mean)).div_(float(std))
+    return x_train, x_test, raw_zero
 
 
 # ----------------------------------------------------------------------------------------------- digits
@@ -232,12 +239,12 @@ def _load_digits(name: str, opts: dict[str, Any], root: Path, download: bool, ve
     labels = torch.from_numpy(labels_np.astype(np.int64))
     idx_train, idx_test = _stratified_split(labels_np, opts["test_fraction"], opts["split_seed"])
     idx_train, idx_test = torch.from_numpy(idx_train), torch.from_numpy(idx_test)
-    x_train, x_test = _standardize(images[idx_train], images[idx_test])
+    x_train, x_test, raw_zero = _standardize(images[idx_train], images[idx_test])
     y_train, y_test = labels[idx_train], labels[idx_test]
     parity = name.endswith("_parity")
     if parity:
         y_train, y_test = y_train % 2, y_test % 2
-    return Dataset(name, x_train, y_train, x_test, y_test, 2 if parity else 10)
+    return Dataset(name, x_train, y_train, x_test, y_test, 2 if parity else 10, raw_zero)
 
 
 # ---------------------------------------------------------------------------------------------- teacher
@@ -376,10 +383,10 @@ def _load_vision(name: str, opts: dict[str, Any], root: Path, download: bool, ve
     keep = _subset(opts["n_test"], len(y_test), opts["split_seed"], "n_test", name)
     if keep is not None:
         img_test, y_test = img_test[keep], y_test[keep]
-    x_train, x_test = _standardize(img_train, img_test)
+    x_train, x_test, raw_zero = _standardize(img_train, img_test)
     if parity:
         y_train, y_test = y_train % 2, y_test % 2
-    return Dataset(name, x_train, y_train, x_test, y_test, 2 if parity else 10)
+    return Dataset(name, x_train, y_train, x_test, y_test, 2 if parity else 10, raw_zero)
 
 
 # --------------------------------------------------------------------------------------------- registry

@@ -14,18 +14,25 @@ __all__ = ["SOLUTION_THRESHOLD", "barriers", "concat_csv", "models_table", "read
 SOLUTION_THRESHOLD = 0.01
 
 MODEL_COLUMNS = [
-    "model_id", "experiment", "arch", "dataset", "sampler", "seed", "status", "train_error", "test_error",
-    "train_loss", "test_loss", "is_solution", "n_params", "wall_time_s", "device",
+    "model_id", "experiment", "arch", "dataset", "sampler", "seed", "rng_seed", "status", "train_error",
+    "test_error", "train_loss", "test_loss", "is_solution", "n_params", "random_label_accuracy",
+    "pretrain_epochs_run", "pretrain_target_reached", "wall_time_s", "device",
 ]  # fmt: skip
+#: columns taken from meta.json's ``sampler_summary`` (ADV's pre-training; empty for other samplers)
+SUMMARY_COLUMNS = ("random_label_accuracy", "pretrain_epochs_run", "pretrain_target_reached")
 
 
 def models_table(metas: Iterable[dict[str, Any]], expected: Sequence[str]) -> pd.DataFrame:
-    """One row per model; ``is_solution`` is train error < 1%. Every id in ``expected`` must be present."""
+    """One row per model; ``is_solution`` is train error < 1%; ADV's pre-training (random-label accuracy
+    reached, epochs run, target reached) from its ``sampler_summary``. Every id in ``expected`` must be
+    present."""
     rows = []
     for m in metas:
+        summary = m.get("sampler_summary") or {}
         rows.append(
             {
                 **{k: m.get(k) for k in MODEL_COLUMNS},
+                **{k: summary.get(k) for k in SUMMARY_COLUMNS},
                 "experiment": m.get("experiment") or f"{m['arch']}-{m['dataset']}",
                 "is_solution": m["train_error"] < SOLUTION_THRESHOLD,
             }

@@ -1,8 +1,9 @@
 """The training loop: drives a sampler epoch by epoch, checkpoints, resumes, logs and records provenance.
 
-After every epoch the sampler's full state (networks and optimizer buffers) is written atomically to an
-epoch checkpoint; a run that finds one resumes from it. Since the minibatch order of an epoch depends only
-on ``(seed, epoch)``, a resumed run on the CPU ends with the same weights as an uninterrupted one.
+Every few seconds (``checkpoint_every_s``) and after the last epoch, the sampler's full state (networks
+and optimizer buffers) is written atomically to an epoch checkpoint; a run that finds one resumes from it.
+Since the minibatch order of an epoch depends only on ``(seed, epoch)``, a resumed run on the CPU ends with
+the same weights as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -26,10 +27,15 @@ from toroids.devices import resolve_device
 from toroids.evaluate import evaluate
 from toroids.models import Network, build_model
 from toroids.samplers import get_sampler
+from toroids.seeds import derive
 
-__all__ = ["TrainResult", "n_params", "provenance", "resolve_device", "train"]
+__all__ = ["TrainResult", "init_seed", "n_params", "n_replicas", "provenance", "resolve_device", "train"]
 
 Log = Callable[[str], None]
+
+#: the epoch checkpoint's default cadence: written after every epoch, it cost a third of a small model's
+#: epoch (docs/benchmarks.md); the rule script reads TOROIDS_CHECKPOINT_EVERY_S (the resume tests set 0)
+CHECKPOINT_EVERY_S = 10.0
 
 
 @dataclass
@@ -43,11 +49,24 @@ class TrainResult:
     wall_time_s: float = 0.0
     resumed_from_epoch: int | None = None
     sampler_options: dict[str, Any] = field(default_factory=dict)  # as used, automatic values resolved
+    summary: dict[str, Any] = field(default_factory=dict)  # the sampler's own account (Sampler.summary)
 
 
 def n_params(model: torch.nn.Module) -> int:
     """Trainable parameters (a binary network's latent weights count once each; fixed weights do not)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def n_replicas(plan: Mapping[str, Any]) -> int:
+    """How many networks a model's sampler initializes (RSGD's replicas; 1 otherwise)."""
+    if plan["sampler"] != "rsgd":
+        return 1
+    return int({**get_sampler("rsgd").defaults, **plan["sampler_options"]}["replicas"])
+
+
+def init_seed(seed: int, replica: int = 0) -> int:
+    """The seed of the initialization of replica ``replica`` of the model of seed ``seed``."""
+    return derive(seed, "init", replica)
 
 
 def _git_commit() -> str:
@@ -93,20 +112,27 @@ def train(
     seed: int,
     device: torch.device,
     checkpoint: str | os.PathLike[str] | None = None,
+    checkpoint_every_s: float = CHECKPOINT_EVERY_S,
     log: Log = print,
     chunk_size: int = 8192,
     init_state: Mapping[str, torch.Tensor] | None = None,
 ) -> TrainResult:
     """Train one model with ``sampler``; resume from ``checkpoint`` when it exists, and keep it updated.
 
-    ``init_state`` starts every network from the given weights instead of a random initialization (e.g. the
-    midpoint of a single-bend path). Raises :class:`toroids.samplers.TrainingDiverged` on a NaN/inf loss.
+    ``seed`` is the model's own seed (:func:`toroids.seeds.model_seed` in the workflow); every draw of the
+    run derives from it: replica r is initialized from ``derive(seed, "init", r)``, the minibatch orders
+    and the sampler's own draws as its docstring says. ``init_state`` starts every network from the given
+    weights instead of a random initialization (e.g. the midpoint of a single-bend path). The epoch
+    checkpoint is written after an epoch when at least ``checkpoint_every_s`` seconds have passed since the
+    last write (0: after every epoch), and after the last epoch: a killed run loses at most that much work.
+    Raises :class:`toroids.samplers.TrainingDiverged` on a NaN/inf loss.
     """
     torch.manual_seed(seed)
 
     def factory(replica: int) -> Network:
-        # replica 0 is the model's own seed; further replicas get independent, reproducible initializations
-        net = build_model(arch, data.input_shape, data.n_classes, seed=seed * 7919 + replica, **model_options)
+        net = build_model(
+            arch, data.input_shape, data.n_classes, seed=init_seed(seed, replica), **model_options
+        )
         if init_state is not None:
             net.load_state_dict(init_state)
         return net
@@ -121,7 +147,7 @@ def train(
             state, meta = load_state(ckpt)
             if meta.get("identity") != _identity(
                 arch, model_options, sampler, sampler_options, seed, epochs, batch_size
-            ):
+            ):  # the same identity as the one saved below
                 log(f"ignoring {ckpt}: it belongs to another configuration")
             else:
                 algo.load_state(state)
@@ -133,28 +159,50 @@ def train(
     t0 = time.perf_counter()
     # a sampler with an extra phase (adv's pre-training) runs more epochs than training.epochs
     total = cls.total_epochs(epochs, sampler_options)
+    identity = _identity(arch, model_options, sampler, sampler_options, seed, epochs, batch_size)
+    log(
+        "per epoch: running loss and running train err are means over the epoch's minibatches, each "
+        "taken before its step (over every replica for rsgd); test err is the error of the network the "
+        "sampler returns, after the epoch"
+    )
+    last_save = time.perf_counter()
     for epoch in range(start, total):
         t_epoch = time.perf_counter()
         stats = algo.train_epoch(epoch)
+        if stats.get("skipped"):  # nothing was trained (adv after reaching its pre-training target)
+            continue
         stats["test_error"] = evaluate(algo.solution(), x_test, y_test, chunk_size).error
         stats["epoch"] = epoch + 1
         stats["seconds"] = time.perf_counter() - t_epoch
         history.append(stats)
+        extra = algo.describe(stats)
         log(
-            f"epoch {epoch + 1:4d}/{total}  loss {stats['loss']:.4f}  "
-            f"train err {100 * stats['train_error_running']:6.2f}%  "
-            f"test err {100 * stats['test_error']:6.2f}%  "
+            f"epoch {epoch + 1:4d}/{total}  running loss {stats['loss']:.4f}  "
+            f"running train err {100 * stats['train_error_running']:6.2f}%  "
+            f"test err {100 * stats['test_error']:6.2f}%  {extra + '  ' if extra else ''}"
             f"{stats['seconds']:.2f}s"
         )
-        if ckpt is not None:
-            identity = _identity(arch, model_options, sampler, sampler_options, seed, epochs, batch_size)
+        if ckpt is not None and (time.perf_counter() - last_save >= checkpoint_every_s or epoch == total - 1):
             save_state(ckpt, algo.state(), {"epoch": epoch, "history": history, "identity": identity})
+            last_save = time.perf_counter()
     model = algo.solution().eval()
     x_train, y_train = data.x_train.to(device), data.y_train.to(device)
     tr, te = evaluate(model, x_train, y_train, chunk_size), evaluate(model, x_test, y_test, chunk_size)
     wall = time.perf_counter() - t0
+    summary = algo.summary()
+    for warning in summary.get("warnings", []):
+        log(f"WARNING: {warning}")
     return TrainResult(
-        model, history, tr.error, te.error, tr.loss, te.loss, wall, resumed, algo.resolved_options()
+        model=model,
+        history=history,
+        train_error=tr.error,
+        test_error=te.error,
+        train_loss=tr.loss,
+        test_loss=te.loss,
+        wall_time_s=wall,
+        resumed_from_epoch=resumed,
+        sampler_options=algo.resolved_options(),
+        summary=summary,
     )
 
 

@@ -1,24 +1,29 @@
 """Adversarial initialization (Liu, Papailiopoulos & Achlioptas, NeurIPS 2020), the paper's "ADV" sampler.
 
-Two phases in one run of ``pretrain_epochs + epochs`` epochs (:meth:`ADV.total_epochs`):
+Two phases in one run of at most ``pretrain_epochs + epochs`` epochs (:meth:`ADV.total_epochs`), as in Liu
+et al.'s code (samplers digest §4.2–4.3):
 
-1. Pre-training (epochs 0 .. P−1) on the confusion set: the clean train set (``include_clean``) plus R noisy
-   copies of every train input. Copy r of input i has exactly ⌊ζ·D⌋ of its D scalar entries (channel values,
-   not whole pixels), drawn without replacement independently per copy, set to the value a raw 0 has after
-   standardization (per channel: the train set's minimum of that channel, for image inputs ``(C, H, W)``;
-   0 for vector inputs), and a label drawn uniformly from the classes, independently per copy. Labels and
-   masks come from a ``torch.Generator`` seeded by the model seed, so the confusion set is a deterministic
-   function of (seed, data, R, ζ). Optimizer: plain SGD, lr ``pretrain_lr`` annealed by a cosine over the P
-   epochs, momentum ``pretrain_momentum`` (0: Liu et al.'s code), no weight decay. After each pre-training
-   epoch the exact accuracy on the noisy copies (eval mode) is measured; once it reaches ``pretrain_target``
-   (null: never stop early) the remaining pre-training epochs are skipped (their history rows repeat the
-   last trained epoch's numbers, with ``skipped: 1``).
-2. Main phase (epochs P .. P+E−1): vanilla SGD on the clean train set from the pre-trained weights (nothing
-   re-initialized), lr ``lr`` with cosine annealing over the E main epochs, momentum ``momentum`` (0 in the
-   paper), fresh optimizer. Its minibatch order is the one an SGD run of the same seed sees.
+1. Pre-training on the *confusion set*: R noisy copies of every train input, and nothing else (the clean
+   train set joins only with ``include_clean: true``). Copy r of input i has exactly ⌊ζ·D⌋ of its D scalar
+   entries (channel values, not whole pixels), drawn without replacement independently per copy, set to
+   the value a raw 0 takes after standardization (−μ_c/σ_c, :attr:`toroids.data.Dataset.raw_zero`; 0 for
+   unstandardized inputs), and a label drawn uniformly from the classes, independently per copy.
+   ``zero_fraction: null`` (the default) is ζ = 0.1 for continuous networks and ζ = 0 for binary ones: the
+   paper's binary ADV randomizes labels only (§5.3). Labels and masks come from a generator seeded by
+   ``derive(seed, "confusion")``; the minibatch order of pre-training epoch e from stream ``"pretrain"``.
+   Optimizer: SGD with momentum ``pretrain_momentum`` (0), no weight decay, lr ``pretrain_lr`` (0.1)
+   multiplied by ``pretrain_lr_factor`` (0.1) at each epoch of ``pretrain_milestones`` ([150, 250]).
+   After every pre-training epoch the accuracy on the noisy copies' random labels is measured (eval mode,
+   all copies); pre-training stops once it reaches ``pretrain_target`` (0.99; null: run every epoch), and
+   after ``pretrain_epochs`` (350) at the latest. The remaining pre-training epochs are then skipped:
+   :meth:`train_epoch` returns ``{"skipped": 1.0}`` without training, and the train loop neither logs nor
+   records them. :meth:`summary` says whether the target was reached.
+2. Main phase: vanilla SGD on the clean train set from the pre-trained weights (nothing re-initialized), lr
+   ``lr`` with cosine annealing over the E main epochs, momentum ``momentum`` (0 in the paper), a fresh
+   optimizer; minibatch orders of stream 0.
 
-Extra per-epoch stats: ``phase`` (0 pre-training, 1 main), ``skipped`` (0/1), and in pre-training rows
-``random_label_accuracy`` (accuracy on the R noisy copies' random labels; chance is 1/n_classes).
+Extra per-epoch stats: ``phase`` (0 pre-training, 1 main) and, in pre-training rows,
+``random_label_accuracy`` (chance is 1/n_classes).
 """
 
 from __future__ import annotations
@@ -30,23 +35,31 @@ from typing import Any
 import torch
 from torch import nn
 
+from toroids.binary import is_binary
 from toroids.samplers.base import batch_indices, cosine_lr, count_wrong
 from toroids.samplers.sgd import SGD
+from toroids.seeds import derive
 
-__all__ = ["ADV"]
+__all__ = ["ADV", "CONTINUOUS_ZERO_FRACTION"]
+
+#: ζ of ``zero_fraction: null`` for continuous networks (the paper's "10% of the pixels"); binary: 0
+CONTINUOUS_ZERO_FRACTION = 0.1
 
 
 class ADV(SGD):
-    """Pre-train on clean data + R random-label, 10%-zeroed copies; then vanilla SGD on the clean data."""
+    """Pre-train on R random-label copies (10% of the raw entries zeroed) until they are fitted; then
+    vanilla SGD on the clean data."""
 
     defaults: dict[str, Any] = {
         "R": 1,
-        "zero_fraction": 0.1,
-        "include_clean": True,
-        "pretrain_epochs": None,
+        "zero_fraction": None,
+        "include_clean": False,
+        "pretrain_epochs": 350,
         "pretrain_lr": 0.1,
         "pretrain_momentum": 0.0,
-        "pretrain_target": 0.9999,
+        "pretrain_milestones": [150, 250],
+        "pretrain_lr_factor": 0.1,
+        "pretrain_target": 0.99,
         "lr": 0.02,
         "momentum": 0.0,
         "nesterov": False,
@@ -54,31 +67,34 @@ class ADV(SGD):
 
     @classmethod
     def total_epochs(cls, epochs: int, options: Mapping[str, Any]) -> int:
-        """``pretrain_epochs`` (null: ``epochs``) pre-training epochs, then ``epochs`` main epochs."""
-        p = {**cls.defaults, **options}["pretrain_epochs"]
-        return epochs + (epochs if p is None else int(p))
+        """At most ``pretrain_epochs`` pre-training epochs, then ``epochs`` main epochs."""
+        return epochs + int({**cls.defaults, **options}["pretrain_epochs"])
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         o = self.options
         if isinstance(o["R"], bool) or not isinstance(o["R"], int) or o["R"] < 1:
             raise ValueError(f"adv: R must be an integer ≥ 1, got {o['R']!r}")
+        if o["zero_fraction"] is None:
+            o["zero_fraction"] = 0.0 if is_binary(self.model) else CONTINUOUS_ZERO_FRACTION
         if not 0 <= o["zero_fraction"] < 1:
-            raise ValueError(f"adv: zero_fraction must be in [0, 1), got {o['zero_fraction']!r}")
+            raise ValueError(f"adv: zero_fraction must be null or in [0, 1), got {o['zero_fraction']!r}")
         if o["pretrain_target"] is not None and not 0 < o["pretrain_target"] <= 1:
             raise ValueError(f"adv: pretrain_target must be null or in (0, 1], got {o['pretrain_target']!r}")
         p = o["pretrain_epochs"]
-        self.pretrain_epochs = self.epochs if p is None else int(p)
-        if self.pretrain_epochs < 0:
-            raise ValueError(f"adv: pretrain_epochs must be ≥ 0, got {p!r}")
+        if isinstance(p, bool) or not isinstance(p, int) or p < 0:
+            raise ValueError(f"adv: pretrain_epochs must be an integer ≥ 0, got {p!r}")
+        if not o["pretrain_lr_factor"] > 0:
+            raise ValueError(f"adv: pretrain_lr_factor must be > 0, got {o['pretrain_lr_factor']!r}")
+        self.pretrain_epochs = p
         self.main_opt = self.opt
         self.pre_opt = torch.optim.SGD(
             self.model.parameters(), lr=o["pretrain_lr"], momentum=o["pretrain_momentum"]
         )
         self._build_confusion_set()
-        # -1: pre-training not stopped early; else the epoch it reached its target. Then the last trained
-        # pre-training epoch's loss, running error and random-label accuracy (repeated by skipped epochs).
-        self.progress = torch.tensor([-1.0, math.nan, math.nan, math.nan], dtype=torch.float64)
+        # [epochs of pre-training done, the random-label accuracy after the last one, 1 if stopped at the
+        # target]: a tensor so that it travels in the epoch checkpoint
+        self.progress = torch.tensor([0.0, math.nan, 0.0], dtype=torch.float64)
 
     # --------------------------------------------------------------------------------- confusion set
 
@@ -88,17 +104,17 @@ class ADV(SGD):
         d = math.prod(shape)
         k = int(math.floor(o["zero_fraction"] * d))
         copies = o["R"] * n
-        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + 4242)
+        gen = torch.Generator().manual_seed(derive(self.seed, "confusion"))
         labels = torch.randint(self.data.n_classes, (copies,), generator=gen)
         zero_idx = torch.empty(copies, k, dtype=torch.int32)
         for s in range(0, copies, 4096):
             c = min(4096, copies - s)
             zero_idx[s : s + c] = torch.rand(c, d, generator=gen).topk(k, dim=1).indices.to(torch.int32)
-        if len(shape) == 3:  # images: a raw 0 is the channel's minimum after standardization
-            channel_min = x.transpose(0, 1).reshape(shape[0], -1).min(1).values
-            zero_value = channel_min.view(-1, 1, 1).expand(shape).reshape(-1)
-        else:
+        raw_zero = self.data.raw_zero
+        if raw_zero is None:  # inputs that were not standardized: a raw 0 is 0
             zero_value = torch.zeros(d, dtype=x.dtype)
+        else:  # per channel, broadcast over the remaining axes
+            zero_value = raw_zero.to(x.dtype).view(-1, *([1] * (len(shape) - 1))).expand(shape).reshape(-1)
         self.rand_labels = labels.to(self.device)
         self.zero_idx = zero_idx.to(self.device)
         self.zero_value = zero_value.to(self.device)
@@ -137,36 +153,33 @@ class ADV(SGD):
             self.model.train(was)
         return 1.0 - wrong / copies
 
+    def pretrain_lr(self, epoch: int) -> float:
+        """The pre-training lr of (0-based) ``epoch``: ``pretrain_lr · factor^(milestones ≤ epoch)``."""
+        o = self.options
+        drops = sum(1 for m in o["pretrain_milestones"] if epoch >= int(m))
+        return o["pretrain_lr"] * o["pretrain_lr_factor"] ** drops
+
     # -------------------------------------------------------------------------------------- training
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         o, p = self.options, self.pretrain_epochs
         if epoch < p:
-            if self.progress[0] >= 0:
-                loss, err, acc = (float(v) for v in self.progress[1:])
-                return {
-                    "loss": loss,
-                    "train_error_running": err,
-                    "random_label_accuracy": acc,
-                    "phase": 0.0,
-                    "skipped": 1.0,
-                }
+            if self.progress[2] > 0:  # the target was reached: the rest of the pre-training is skipped
+                return {"skipped": 1.0}
             self.opt = self.pre_opt
-            self._set_lr(self.opt, cosine_lr(o["pretrain_lr"], epoch, p))
-            order = batch_indices(self.pretrain_size, self.batch_size, self.seed, epoch, stream=1)
+            self._set_lr(self.opt, self.pretrain_lr(epoch))
+            order = batch_indices(self.pretrain_size, self.batch_size, self.seed, epoch, stream="pretrain")
             stats = self._run_pretrain_epoch(epoch, order)
             acc = self.random_label_accuracy()
             target = o["pretrain_target"]
-            stopped = epoch if target is not None and acc >= target else -1
-            self.progress = torch.tensor(
-                [stopped, stats["loss"], stats["train_error_running"], acc], dtype=torch.float64
-            )
-            return {**stats, "random_label_accuracy": acc, "phase": 0.0, "skipped": 0.0}
+            reached = target is not None and acc >= target
+            self.progress = torch.tensor([epoch + 1, acc, float(reached)], dtype=torch.float64)
+            return {**stats, "random_label_accuracy": acc, "phase": 0.0}
         self.opt = self.main_opt
         self._set_lr(self.opt, cosine_lr(o["lr"], epoch - p, self.epochs))
         order = batch_indices(len(self.y_train), self.batch_size, self.seed, epoch - p, device=self.device)
         stats = self._run_epoch(epoch, order)
-        return {**stats, "phase": 1.0, "skipped": 0.0}
+        return {**stats, "phase": 1.0}
 
     def _run_pretrain_epoch(self, epoch: int, batches: Iterable[torch.Tensor]) -> dict[str, float]:
         self.model.train()
@@ -178,6 +191,30 @@ class ADV(SGD):
             wrong += count_wrong(out, y)
             seen += len(y)
         return {"loss": total / seen, "train_error_running": wrong / seen}
+
+    def describe(self, stats: Mapping[str, float]) -> str:
+        if stats.get("phase") == 0.0:
+            return f"[pre-training on random labels] random-label acc {stats['random_label_accuracy']:.4f}"
+        return "[main phase]"
+
+    def summary(self) -> dict[str, Any]:
+        """``pretrain_epochs_run``, ``random_label_accuracy`` after the last of them, ``pretrain_target``,
+        ``pretrain_target_reached`` (None when there is no target) and a warning when it was missed."""
+        done, acc, reached = (float(v) for v in self.progress)
+        target = self.options["pretrain_target"]
+        out: dict[str, Any] = {
+            "pretrain_epochs_run": int(done),
+            "random_label_accuracy": None if math.isnan(acc) else acc,
+            "pretrain_target": target,
+            "pretrain_target_reached": None if target is None else bool(reached),
+        }
+        if target is not None and not reached:
+            out["warnings"] = [
+                f"adv pre-training missed its target: random-label accuracy {acc:.4f} < {target} after "
+                f"{int(done)} epochs (pretrain_epochs = {self.pretrain_epochs}); this network is not "
+                "adversarially initialized as Liu et al. define it"
+            ]
+        return out
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"pretrain": self.pre_opt, "model": self.main_opt}
@@ -191,6 +228,3 @@ class ADV(SGD):
     def load_state(self, state: dict[str, torch.Tensor]) -> None:
         super().load_state(state)
         self.progress = state["adv/progress"].to(torch.float64).clone()
-
-    def resolved_options(self) -> dict[str, Any]:
-        return {**self.options, "pretrain_epochs": self.pretrain_epochs}

@@ -21,6 +21,7 @@ from torch import nn
 from toroids.binary import clip_latent_, is_binary
 from toroids.data import Dataset
 from toroids.models import Network
+from toroids.seeds import derive
 
 __all__ = [
     "Sampler",
@@ -51,14 +52,21 @@ def cosine_lr(lr0: float, epoch: int, epochs: int) -> float:
 
 
 def batch_indices(
-    n: int, batch_size: int, seed: int, epoch: int, stream: int = 0, device: torch.device | str = "cpu"
+    n: int,
+    batch_size: int,
+    seed: int,
+    epoch: int,
+    stream: int | str = 0,
+    device: torch.device | str = "cpu",
 ) -> Iterator[torch.Tensor]:
-    """The minibatches of one epoch: a permutation of ``range(n)`` drawn from ``(seed, epoch, stream)``.
+    """The minibatches of one epoch: a permutation of ``range(n)`` drawn from
+    ``derive(seed, "order", stream, epoch)`` (:mod:`toroids.seeds`).
 
-    ``stream`` gives independent orders to the replicas of replicated samplers. The last, smaller batch is
-    kept, so every example is seen once per epoch.
+    ``stream`` gives independent orders to the replicas of replicated samplers (0, 1, …) and to other
+    phases of one run (ADV's ``"pretrain"``). The last, smaller batch is kept, so every example is seen once
+    per epoch.
     """
-    g = torch.Generator().manual_seed((seed * 1_000_003 + epoch) * 101 + stream)
+    g = torch.Generator().manual_seed(derive(seed, "order", stream, epoch))
     perm = torch.randperm(n, generator=g).to(device)
     yield from perm.split(batch_size)
 
@@ -170,7 +178,9 @@ class Sampler(ABC):
 
     @abstractmethod
     def train_epoch(self, epoch: int) -> dict[str, float]:
-        """Train one epoch; return at least ``loss`` (mean minibatch loss) and ``train_error_running``."""
+        """Train one epoch; return at least ``loss`` and ``train_error_running``: the means over the epoch's
+        minibatches (of every replica, for replicated samplers) of the loss and of the misclassified
+        fraction, each taken before its step. An epoch with nothing to do returns ``{"skipped": 1.0}``."""
 
     @abstractmethod
     def solution(self) -> Network:
@@ -219,6 +229,15 @@ class Sampler(ABC):
     def resolved_options(self) -> dict[str, Any]:
         """The options as used, automatic values resolved (for ``meta.json``)."""
         return dict(self.options)
+
+    def describe(self, stats: Mapping[str, float]) -> str:
+        """What an epoch's log line adds to the loss and errors, from :meth:`train_epoch`'s ``stats``."""
+        return ""
+
+    def summary(self) -> dict[str, Any]:
+        """What the run did beyond its weights and errors, for ``meta.json`` (e.g. ADV's random-label
+        accuracy, RSGD's replica spread). Called after the last epoch."""
+        return {}
 
     def clip_binary(self, *modules: nn.Module) -> None:
         """BinaryNet: after every update, clamp the latent weights of binary layers to [−1, 1] (their signs

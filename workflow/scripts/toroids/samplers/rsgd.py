@@ -26,7 +26,12 @@ Scoping: γ_t = γ0 (1 + γ1)^t, t = the 0-based epoch (``gamma_unit: epoch``, t
 
 Returned network (``returns``): ``center`` (default) is a separate network whose parameters and floating
 buffers (BN running mean/var) are the replica means; integer buffers (BN ``num_batches_tracked``) are
-replica 0's. ``replica`` returns (a copy of) replica 0.
+replica 0's. In binary layers the centre is the centre of the *binarized* replicas, as in Baldassi et al.'s
+binary committee-machine code: its latent weights are mean_a sign(w_a), whose sign is the majority vote of
+the replicas' binary weights (an even tie gives 0, i.e. +1). The centre of the latent weights instead,
+sign(mean_a w_a), is a configuration no replica trained: it weights each sign by a magnitude that the
+binary network never computes with, and was measured not to be a solution when the replicas were
+(1.65 % train error against replicas at 0.22 %). ``replica`` returns (a copy of) replica 0.
 
 Implementation. The replicas' parameters live in the rows of one ``(y, N)`` tensor (see
 :func:`~toroids.samplers.base.flatten_parameters`), their gradients in another, so the coupling is one
@@ -47,6 +52,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -54,6 +60,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, vmap
 
+from toroids.binary import binarize, binary_keys
 from toroids.evaluate import evaluate
 from toroids.models import Network
 from toroids.samplers.base import (
@@ -108,6 +115,7 @@ class RSGD(Sampler):
         self.out_flat = flatten_parameters([self.out])[0][0]
         for p in self.out.parameters():
             p.grad = None
+        self.vote_slices = self._binary_slices()
         self.steps_per_epoch = math.ceil(len(self.y_train) / self.batch_size)
         if o["stacked"]:
             self._setup_stacked()
@@ -175,6 +183,15 @@ class RSGD(Sampler):
                 f"rsgd: stacked: true does not support this architecture ({type(exc).__name__}: {exc}); "
                 "use stacked: false"
             ) from exc
+
+    def _binary_slices(self) -> list[slice]:
+        """The columns of :attr:`flat` that hold the latent weights of trainable binary layers."""
+        keys, out, off = set(binary_keys(self.replicas[0])), [], 0
+        for name, p in self.replicas[0].named_parameters():
+            if name in keys:
+                out.append(slice(off, off + p.numel()))
+            off += p.numel()
+        return out
 
     @torch.no_grad()
     def _auto_gamma0(self) -> float:
@@ -299,6 +316,8 @@ class RSGD(Sampler):
     def solution(self) -> Network:
         if self.options["returns"] == "center":
             torch.mean(self.flat, 0, out=self.out_flat)
+            for cols in self.vote_slices:  # binary layers: the majority of the replicas' signs
+                torch.mean(binarize(self.flat[:, cols]), 0, out=self.out_flat[cols])
             for name, buf in self.out.named_buffers():
                 values = [bufs[name] for bufs in self.rep_buffers]
                 buf.copy_(torch.stack(values).mean(0) if buf.is_floating_point() else values[0])
@@ -307,6 +326,25 @@ class RSGD(Sampler):
             for name, buf in self.out.named_buffers():
                 buf.copy_(self.rep_buffers[0][name])
         return self.out
+
+    def describe(self, stats: Mapping[str, float]) -> str:
+        return f"γ {stats['gamma']:.4g}  mean ‖w_a − w̄‖² {stats['sq_distance']:.4g}"
+
+    @torch.no_grad()
+    def summary(self) -> dict[str, Any]:
+        """Each replica's train error (eval mode, whole train set) beside the returned network's, the mean
+        squared distance of the replicas to their centre and, for binary networks, the fraction of binary
+        weights in which each replica differs from the returned network (the replicas' collapse)."""
+        out: dict[str, Any] = {
+            "replica_train_errors": [evaluate(r, self.x_train, self.y_train).error for r in self.replicas],
+            "sq_distance": float(((self.flat - self.flat.mean(0)) ** 2).sum(1).mean()),
+        }
+        if self.vote_slices:
+            self.solution()  # out_flat up to date
+            signs = torch.cat([binarize(self.flat[:, c]) for c in self.vote_slices], 1)  # (y, binary weights)
+            returned = torch.cat([binarize(self.out_flat[c]) for c in self.vote_slices])
+            out["replica_hamming_to_returned"] = (signs != returned).double().mean(1).tolist()
+        return out
 
     def modules(self) -> dict[str, nn.Module]:
         return {f"replica{a}": r for a, r in enumerate(self.replicas)}
