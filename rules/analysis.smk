@@ -45,12 +45,14 @@ rule analysis:
             caption="../report/claims.rst",
             category="Claims",
         ),
+        claim_tests=f"{RESULTS}/tables/claim_tests.csv",
     log:
         f"{RESULTS}/logs/analysis.log",
     conda:
         "../envs/plot.yaml"
     params:
         sigma_star=config["local_energy"]["sigma_star"],
+        flip_star=config["local_energy"]["flip_star"],
         stats=config["stats"],
     script:
         "../workflow/scripts/analysis.py"

@@ -61,7 +61,7 @@ def test_default_study_draws_what_it_has_and_names_what_it_lacks(default_config)
     assert select(FIGURES["fig03_bend_paths"], cfg).slots == {"main": ["mlp-digits"]}
     assert select(FIGURES["fig08_binary_sections"], cfg).slots == {"triplets": ["committee-teacher-N1200"]}
     assert select(FIGURES["fig07_deep_binary"], cfg).slots == {
-        "rows": ["perceptron-teacher-N2400", "committee-teacher-N1200"]
+        "rows": ["perceptron-teacher-N7200", "committee-teacher-N2400"]
     }
     assert index[6]["experiments"].count("committee-teacher") == 3
 

@@ -65,6 +65,7 @@ TABLES = [
         "sharpness",
         "distance_barrier",
         "claims",
+        "claim_tests",
     )
 ]
 MODELS = "results/rel/models"
@@ -79,6 +80,7 @@ DRIVER = """
 import json, sys, time, torch
 from toroids.checkpoint import save_model
 from toroids.data import load_dataset
+from toroids.seeds import model_seed
 from toroids.train import train
 a = json.loads(sys.argv[1])
 torch.set_num_threads(1)
@@ -86,8 +88,9 @@ def log(msg):
     print(msg, flush=True)
     time.sleep(a["sleep"])  # widens the window in which the test kills it; no effect on the numbers
 res = train(arch="mlp", model_options={"widths": a["widths"]}, data=load_dataset("digits"), sampler="sgd",
-            sampler_options=a["sgd"], epochs=a["epochs"], batch_size=a["batch_size"], seed=a["seed"],
-            device=torch.device("cpu"), checkpoint=a["checkpoint"], log=log)
+            sampler_options=a["sgd"], epochs=a["epochs"], batch_size=a["batch_size"],
+            seed=model_seed("mlp-digits", "sgd", a["seed"]), device=torch.device("cpu"),
+            checkpoint=a["checkpoint"], checkpoint_every_s=0, log=log)
 save_model(a["out"], res.model, {"resumed_from_epoch": res.resumed_from_epoch,
                                   "losses": [h["loss"] for h in res.history]})
 """
@@ -103,7 +106,8 @@ def snakemake(args, cwd, config=None, timeout=600):
 
 
 def _env():
-    return {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # an epoch checkpoint after every epoch, so that a kill mid-training finds one to resume from
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "TOROIDS_CHECKPOINT_EVERY_S": "0"}
 
 
 def sha256(path):

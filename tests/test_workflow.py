@@ -128,7 +128,11 @@ def test_tiny_study_end_to_end(tmp_path):
     le = pd.read_csv(res / "tables" / "local_energy.csv")
     assert set(le[le["model_id"].str.startswith("perc")]["noise"]) == {"flips"}
     claims = pd.read_csv(res / "tables" / "claims.csv")
-    assert len(claims) == 5 and claims["status"].notna().all()
+    assert len(claims) == 7 and claims["status"].notna().all()
+    tests = pd.read_csv(res / "tables" / "claim_tests.csv")
+    assert set(tests["claim_id"]) <= set(claims["claim_id"]) and tests["outcome"].notna().all()
+    # SGD-only: no ranking to test; two seeds: S-S pairs but no order of pair types
+    assert (claims.set_index("claim_id")["status"] == "not measurable at this scale").all()
     log = (res / "logs" / "train" / "mlp-digits-sgd-s0.log").read_text()
     assert "epoch   12/12" in log
     report = run(["--report", str(tmp_path / "report.html")], tmp_path)

@@ -20,14 +20,30 @@ corr = stats.flatness_generalization(
     n_resamples=p.stats["n_resamples"],
     seed=p.stats["seed"],
     confidence=p.stats["confidence"],
+    solutions_only=p.stats["solutions_only"],
 )
 jobs.write_csv(snakemake.output.correlations, corr)
 jobs.write_csv(snakemake.output.sharpness, frames)
 rel = stats.distance_barrier_relation(distances, barriers, le, p.sigma_star)
 jobs.write_csv(snakemake.output.distance_barrier, rel)
-table = claims.claims_table(
-    models, le, barriers, distances, p.sigma_star, n_resamples=p.stats["n_resamples"], seed=p.stats["seed"]
+table, comparisons = claims.claims_table(
+    models,
+    le,
+    barriers,
+    distances,
+    p.sigma_star,
+    binary_sigma_star=p.flip_star,
+    n_resamples=p.stats["n_resamples"],
+    seed=p.stats["seed"],
+    confidence=p.stats["confidence"],
+    min_models=p.stats["min_models"],
+    solutions_only=p.stats["solutions_only"],
 )
 jobs.write_csv(snakemake.output.claims, table)
+jobs.write_csv(snakemake.output.claim_tests, comparisons)
 for row in table.itertuples():
-    log(f"{row.claim_id}: {row.status} ({row.value})")
+    log(
+        f"{row.claim_id}: {row.status} ({row.summary}; deciding {row.deciding} = {row.estimate:.4g} "
+        f"[{row.ci_low:.4g}, {row.ci_high:.4g}]; {row.n_models} models and {row.n_pairs} pairs entered, "
+        f"{row.n_models_excluded} models and {row.n_pairs_excluded} pairs left out)"
+    )

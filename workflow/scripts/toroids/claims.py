@@ -1,360 +1,498 @@
-"""The claims table: one row per headline claim of the paper (digest §6), with a decision rule each.
+"""The claims table: the paper's headline claims (digest §6), each decided by comparisons with intervals.
 
-Every row has ``claim_id``, ``claim`` (the paper's statement), ``statistic`` (what was computed),
-``value`` (a compact summary), ``status`` ∈ {"holds", "does not hold", "not measurable at this scale"} and
-``detail`` (the numbers behind the decision, per experiment).
+What enters
+    Only the paper's samplers (rsgd, sgd, adv) and pair types (R-R, R-S, S-S, R-A, S-A, A-A), and by default
+    only *solutions* (train error < 1 %, the paper's App. A.1; ``solutions_only``): a model above the
+    threshold, an ADV model whose pre-training missed its random-label target (it is not adversarially
+    initialized), or a model without a local energy at σ* is left out, and so is every pair it is an
+    endpoint of. Each claim row counts the models and pairs that entered and names those left out, with
+    the reason.
 
-Scope
-    Claims 1-3 and Fig. 2 (c) are about the continuous networks: they use the experiments whose
-    architecture is *not* binary. Claim 4 uses the binary ones: an architecture whose name starts with
-    ``binary``, ``perceptron`` or ``committee`` (:data:`BINARY_PREFIXES`). Only the paper's samplers (rsgd,
-    sgd, adv) and pair types (R-R, R-S, S-S, R-A, S-A, A-A) enter; sam/esgd/adam models and their pairs are
-    ignored here (they are in the correlation tables of :mod:`toroids.stats`).
+Comparisons
+    Every statement is cut into *comparisons*, each a difference oriented so that a positive value is the
+    paper's side: e.g. "δE(σ*): sgd − rsgd" (SGD sharper than RSGD), "barrier: R-S − R-R", "1% − bend
+    barrier" (the bend barrier near zero), "Spearman ρ(δE(σ*), test error)". Its estimate is the observed
+    value; its interval a percentile interval of the bootstrap over models (:mod:`toroids.bootstrap`:
+    models resampled within each (experiment, sampler), pairs weighted by their endpoints' multiplicities),
+    at a confidence that is *simultaneous* over the comparisons of its part (Bonferroni: each interval at
+    1 − (1 − confidence)/k for the k comparisons of the part). Outcome of a comparison:
+
+    * *holds*: the interval lies wholly above 0 (on the paper's side of no effect);
+    * *does not hold*: it lies wholly below 0;
+    * *inconclusive*: it contains 0, or a sampler it compares has fewer than ``min_models`` solutions (a
+      bootstrap of one or two models says nothing; the interval is still shown).
+
+Parts and claims
+    A part (e.g. "test-error ranking") holds when all its comparisons hold (across every experiment it
+    covers: the paper's "in all models"), does not hold when one does not hold, and is inconclusive
+    otherwise; the bend-barrier part of claim 3 ("with few exceptions") holds when at least
+    ``bend_min_fraction`` of its comparisons hold and does not hold when more than 1 − that fraction do
+    not. A part with no comparison is *not measurable at this scale* (the study lacks what it needs). A
+    claim does not hold when a part does not hold; else is inconclusive when a part is; else holds when
+    every part holds; else (some part not measurable) is not measurable.
 
 Orders
-    :func:`order_check` tests a partial order given as levels: every item of a lower level must be ≤ every
-    item of a higher level, over the items present (an exact tie does not contradict an order, an inversion
-    does; the "≈" inside a level is reported, not tested). It is measurable when items of at least two
-    levels are present. Samplers: rsgd (0) ≤ sgd (1) ≤ adv (2). Pair types (:data:`PAIR_LEVELS`):
-    R-R (0) ≤ {R-S, S-S} (1) ≤ {R-A, S-A} (2) ≤ A-A (3).
-
-Combining
-    A claim made of several parts (e.g. distances *and* barriers) "does not hold" as soon as one measured
-    part fails, "holds" when every part was measured and holds, and is otherwise "not measurable at this
-    scale". A part measured over several experiments holds when it holds in every experiment where it is
-    measurable (the paper: "in all models"), except where a rule below says otherwise.
+    Samplers: consecutive ones in rsgd ≻ sgd ≻ adv among those present. Pair types: the paper's partial
+    order R-R < {R-S, S-S} < {R-A, S-A} < A-A (:data:`toroids.stats.PAIR_LEVELS`); each type is compared
+    with each type of the next level present ("≈" within a level is not tested).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from typing import NamedTuple
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from toroids.stats import PAIR_LEVELS, correlation, flatness_at, pair_type_key
+from toroids.bootstrap import ModelBootstrap, percentile_interval
+from toroids.stats import PAIR_LEVELS, flatness_at, pair_type_key
+from toroids.study import BINARY_ARCHS
 
 __all__ = [
-    "BEND_PATHS",
-    "BINARY_PREFIXES",
+    "CLAIM_COLUMNS",
     "FAILS",
     "HOLDS",
+    "INCONCLUSIVE",
     "NOT_MEASURABLE",
-    "PAIR_LEVELS",
-    "SAMPLER_LEVELS",
+    "SAMPLERS",
     "STATUSES",
-    "OrderCheck",
+    "TEST_COLUMNS",
     "claims_table",
-    "is_binary",
-    "order_check",
 ]
 
-HOLDS, FAILS, NOT_MEASURABLE = "holds", "does not hold", "not measurable at this scale"
-STATUSES = (HOLDS, FAILS, NOT_MEASURABLE)
+HOLDS, FAILS, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
+NOT_MEASURABLE = "not measurable at this scale"
+STATUSES = (HOLDS, FAILS, INCONCLUSIVE, NOT_MEASURABLE)
 
-#: Claim 1: the paper's flatness ranking, flattest first
-SAMPLER_LEVELS = {"rsgd": 0, "sgd": 1, "adv": 2}
-BINARY_PREFIXES = ("binary", "perceptron", "committee")
-#: single-bend paths after symmetry removal, preferred first ("linear_bend" is unaligned: not used)
+#: the paper's samplers, flattest first (claim 1's ranking)
+SAMPLERS = ("rsgd", "sgd", "adv")
+#: the shallow teacher–student binary nets (barriers vanish) and the deep ones (barriers stay large)
+SHALLOW_BINARY = ("binary_perceptron", "committee")
+DEEP_BINARY = ("binary_mlp", "binary_convnet")
+SAME_TYPE = ("R-R", "S-S", "A-A")
+MIXED_TYPES = ("R-S", "R-A", "S-A")
+#: preferred first: the aligned single bends (after symmetry removal), the binary aligned random paths
 BEND_PATHS = ("geodesic_aligned_bend", "linear_aligned_bend")
-#: suffixes of the midpoint distance representations, preferred first (``midpoint_left{suffix}``)
-MIDPOINT_SUFFIXES = ("_normalized_aligned", "")
-COLUMNS = ["claim_id", "claim", "statistic", "value", "status", "detail"]
+BINARY_PATHS = ("random_aligned", "random")
+#: the midpoint distance used by claim 3 (b): (variant of the single bend, representation), preferred first
+MIDPOINT_VIEWS = (("geodesic_aligned", "normalized_aligned"), ("linear", "raw"))
 
-
-def is_binary(arch: str) -> bool:
-    """True for the binary networks of the paper's Sec. 5 (perceptron, committee machine, binary nets)."""
-    return str(arch).lower().startswith(BINARY_PREFIXES)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Partial orders
-
-
-class OrderCheck(NamedTuple):
-    """Result of :func:`order_check`: ``holds`` is None when not measurable."""
-
-    measurable: bool
-    holds: bool | None
-    violations: list[tuple[str, str]]
-    text: str
-
-
-def order_check(values: Mapping[str, float], levels: Mapping[str, int]) -> OrderCheck:
-    """Check the partial order ``levels`` on ``values``: value(a) ≤ value(b) whenever level(a) < level(b).
-
-    Items not in ``levels`` or with a non-finite value are ignored. Measurable when the remaining items span
-    at least two levels. ``violations`` lists the pairs (a, b) with level(a) < level(b) but value(a) >
-    value(b). ``text`` reads e.g. ``R-R 0.1 ≤ R-S 0.2, S-S 0.3 ≤ A-A 0.5``.
-    """
-    items = {k: float(v) for k, v in values.items() if k in levels and v is not None and math.isfinite(v)}
-    ordered = sorted(items, key=lambda k: (levels[k], list(levels).index(k)))
-    by_level: dict[int, list[str]] = {}
-    for k in ordered:
-        by_level.setdefault(levels[k], []).append(k)
-    text = " ≤ ".join(", ".join(f"{k} {items[k]:.4g}" for k in ks) for _, ks in sorted(by_level.items()))
-    if len(by_level) < 2:
-        return OrderCheck(False, None, [], text)
-    violations = [(a, b) for a in ordered for b in ordered if levels[a] < levels[b] and items[a] > items[b]]
-    if violations:
-        text += "; violated: " + ", ".join(f"{a} > {b}" for a, b in violations)
-    return OrderCheck(True, not violations, violations, text)
+CLAIM_COLUMNS = [
+    "claim_id", "claim", "rule", "status", "summary", "deciding", "estimate", "ci_low", "ci_high",
+    "confidence", "n_models", "n_models_excluded", "n_pairs", "n_pairs_excluded", "excluded", "detail",
+]  # fmt: skip
+TEST_COLUMNS = [
+    "claim_id", "part", "rule", "experiment", "comparison", "estimate", "ci_low", "ci_high", "confidence",
+    "n_boot", "n_models", "n_pairs", "outcome", "note",
+]  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Helpers
+# Comparisons and parts
 
 
-class Part(NamedTuple):
-    """One measured part of a claim: status (one of STATUSES), a compact value and a detail text."""
+@dataclass
+class Comparison:
+    """One oriented difference (positive: the paper's side) with its bootstrap draws."""
 
-    status: str
-    value: str
-    detail: str
+    experiment: str
+    label: str
+    estimate: float
+    draws: np.ndarray
+    n_models: int
+    n_pairs: int = 0
+    note: str = ""
+    #: False when a sampler it compares has fewer than ``min_models`` solutions: no verdict
+    decidable: bool = True
+
+
+@dataclass
+class Part:
+    name: str
+    comparisons: list[Comparison]
+    #: None: every comparison must hold; a fraction f: "with few exceptions"
+    share: float | None = None
+    #: why there is no comparison (a part with none is not measurable)
+    missing: str = ""
+    rows: list[dict] = field(default_factory=list)
+    status: str = NOT_MEASURABLE
+
+    def decide(self, confidence: float) -> None:
+        """Intervals at the simultaneous level, each comparison's outcome, and the part's status."""
+        k = len(self.comparisons)
+        if k == 0:
+            self.status = NOT_MEASURABLE
+            return
+        level = 1.0 - (1.0 - confidence) / k
+        outcomes = []
+        for c in self.comparisons:
+            lo, hi, n_boot = percentile_interval(c.draws, level)
+            if not c.decidable or not (math.isfinite(lo) and math.isfinite(hi)):
+                outcome = INCONCLUSIVE
+            elif lo > 0:
+                outcome = HOLDS
+            elif hi < 0:
+                outcome = FAILS
+            else:
+                outcome = INCONCLUSIVE
+            outcomes.append(outcome)
+            note = c.note
+            if n_boot < len(c.draws):
+                note = _join(note, f"{len(c.draws) - n_boot} resample(s) without a value dropped")
+            self.rows.append({
+                "part": self.name, "rule": "all" if self.share is None else f"≥ {self.share:.0%} hold",
+                "experiment": c.experiment, "comparison": c.label, "estimate": c.estimate, "ci_low": lo,
+                "ci_high": hi, "confidence": level, "n_boot": n_boot, "n_models": c.n_models,
+                "n_pairs": c.n_pairs, "outcome": outcome, "note": note,
+            })  # fmt: skip
+        n_hold, n_fail = outcomes.count(HOLDS), outcomes.count(FAILS)
+        if self.share is None:
+            self.status = FAILS if n_fail else (HOLDS if n_hold == k else INCONCLUSIVE)
+        elif n_hold >= self.share * k:
+            self.status = HOLDS
+        elif n_fail > (1.0 - self.share) * k:
+            self.status = FAILS
+        else:
+            self.status = INCONCLUSIVE
+
+
+def _join(*notes: str) -> str:
+    return "; ".join(n for n in notes if n)
 
 
 def _combine(parts: Sequence[Part]) -> str:
     statuses = [p.status for p in parts]
     if FAILS in statuses:
         return FAILS
+    if INCONCLUSIVE in statuses:
+        return INCONCLUSIVE
     if statuses and all(s == HOLDS for s in statuses):
         return HOLDS
     return NOT_MEASURABLE
 
 
-def _over_experiments(results: Mapping[str, OrderCheck | None]) -> tuple[str, int, int]:
-    """(status, n measurable, n holding): holds iff it holds in every experiment where it is measurable."""
-    measured = [r for r in results.values() if r is not None and r.measurable]
-    held = sum(bool(r.holds) for r in measured)
-    if not measured:
-        return NOT_MEASURABLE, 0, 0
-    return (HOLDS if held == len(measured) else FAILS), len(measured), held
-
-
-def _usable(df: pd.DataFrame | None, columns: Iterable[str]) -> pd.DataFrame:
-    """``df`` if it has ``columns`` (an empty table from ``concat_csv`` has none), else an empty frame."""
-    columns = list(columns)
-    if df is None or not set(columns) <= set(df.columns):
-        return pd.DataFrame(columns=columns)
-    return df
-
-
-def _binary_experiments(models: pd.DataFrame) -> set[str]:
-    if "arch" in models.columns:
-        return set(models.loc[models["arch"].map(is_binary), "experiment"])
-    return {e for e in models["experiment"] if is_binary(e)}
-
-
-def _restrict(df: pd.DataFrame, binary: set[str], want_binary: bool) -> pd.DataFrame:
-    mask = np.array([(e in binary) or is_binary(e) for e in df["experiment"]], dtype=bool)
-    return df[mask if want_binary else ~mask]
-
-
-def _fmt(x: float) -> str:
-    return "nan" if x is None or not math.isfinite(x) else f"{x:.3g}"
-
-
-def _type_means(df: pd.DataFrame, column: str) -> dict[str, dict[str, float]]:
-    """experiment → {pair_type: mean of ``column``} over the paper's pair types."""
-    df = df[df["pair_type"].isin(list(PAIR_LEVELS))]
-    out: dict[str, dict[str, float]] = {}
-    for (exp, ptype), g in df.groupby(["experiment", "pair_type"], sort=True):
-        out.setdefault(exp, {})[ptype] = float(g[column].mean())
-    return out
-
-
-def _order_part(means: Mapping[str, Mapping[str, float]], what: str) -> Part:
-    checks = {exp: order_check(m, PAIR_LEVELS) for exp, m in means.items()}
-    status, n_meas, n_held = _over_experiments(checks)
-    detail = "; ".join(f"{exp}: {c.text or 'no pairs'}" for exp, c in sorted(checks.items()))
-    if not checks:
-        detail = "no pairs"
-    value = f"{what} {n_held}/{n_meas} experiments" if n_meas else f"{what}: <2 pair-type levels"
-    return Part(status, value, f"{what}: {detail}")
-
-
 # ---------------------------------------------------------------------------------------------------------
-# The claims
+# The study as the claims see it
 
 
-def _flatness_ranking(
-    models: pd.DataFrame,
-    local_energy: pd.DataFrame,
-    sigma: float,
-    n_resamples: int,
-    seed: int,
-) -> Part:
-    """Claim 1's rule on ``models`` (one family: continuous or binary).
+@dataclass
+class Study:
+    """The solutions, their measurements and pairs, and the bootstrap over them."""
 
-    Per experiment, over the rsgd/sgd/adv models: the mean δE(σ*) and the mean test error per sampler, and
-    Spearman's ρ between δE(σ*) and test error over the models (bootstrap CI in the detail). Measurable in an
-    experiment when ≥ 2 of the three samplers are present and ρ is defined (≥ 3 models, neither variable
-    constant). Holds there when both sampler orders hold (rsgd ≤ sgd ≤ adv over the samplers present, on the
-    means) and ρ > 0. The part holds when it holds in every measurable experiment.
-    """
-    m = models[models["sampler"].isin(list(SAMPLER_LEVELS))]
-    le = _usable(local_energy, ["model_id", "sigma", "delta_mean", "delta_std"])
-    m = m.merge(flatness_at(le, sigma), on="model_id", how="left")
-    n_missing = int(m["delta_mean"].isna().sum())
-    m = m[m["delta_mean"].notna()]
-    results: dict[str, OrderCheck | None] = {}
-    details, rhos = [], []
-    for exp, g in m.groupby("experiment", sort=True):
-        flat = g.groupby("sampler")["delta_mean"].mean().to_dict()
-        test = g.groupby("sampler")["test_error"].mean().to_dict()
-        f_ok, t_ok = order_check(flat, SAMPLER_LEVELS), order_check(test, SAMPLER_LEVELS)
-        r = correlation(g["delta_mean"], g["test_error"], "spearman", n_resamples, seed)
-        rho_ok = math.isfinite(r["rho"])
-        measurable = f_ok.measurable and rho_ok
-        holds = measurable and bool(f_ok.holds) and bool(t_ok.holds) and r["rho"] > 0
-        results[exp] = OrderCheck(measurable, holds if measurable else None, [], "")
-        rho_txt = (
-            f"ρ_s = {r['rho']:.2f} [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}], n = {r['n']}"
-            if rho_ok
-            else f"ρ_s undefined ({r['note']})"
-        )
-        if rho_ok:
-            rhos.append(r["rho"])
-        verdict = "holds" if holds else ("fails" if measurable else "not measurable")
-        details.append(f"{exp} [{verdict}]: δE(σ*) {f_ok.text}; test error {t_ok.text}; {rho_txt}")
-    status, n_meas, n_held = _over_experiments(results)
-    value = (
-        f"{n_held}/{n_meas} experiments; median ρ_s = {np.median(rhos):.2f}"
-        if n_meas
-        else "<2 of rsgd/sgd/adv in every experiment"
-    )
-    detail = " | ".join(details) if details else "no rsgd/sgd/adv models with a local energy at σ*"
-    if n_missing:
-        detail += f" | {n_missing} model(s) without δE at σ* = {sigma} left out"
-    return Part(status, value, detail)
+    models: pd.DataFrame  # the models that enter: model_id, experiment, arch, sampler, test_error, delta
+    excluded: pd.DataFrame  # model_id, experiment, reason
+    barriers: pd.DataFrame  # pairs of entered models only
+    distances: pd.DataFrame
+    pairs_excluded: pd.DataFrame  # experiment, pair, reason
+    boot: ModelBootstrap
+    min_models: int
+
+    def members(self, experiment: str, sampler: str) -> pd.DataFrame:
+        m = self.models
+        return m[(m["experiment"] == experiment) & (m["sampler"] == sampler)]
+
+    def enough(self, experiment: str, samplers: Sequence[str]) -> tuple[bool, str]:
+        """Whether every sampler has ≥ ``min_models`` entered models in ``experiment`` (else a note)."""
+        few = {s: len(self.members(experiment, s)) for s in samplers}
+        few = {s: n for s, n in few.items() if n < self.min_models}
+        if not few:
+            return True, ""
+        text = ", ".join(f"{s} {n}" for s, n in few.items())
+        return False, f"fewer than {self.min_models} solutions ({text}): no verdict"
 
 
-def _claim_1(models: pd.DataFrame, local_energy: pd.DataFrame, sigma: float, n_res: int, seed: int) -> Part:
-    return _flatness_ranking(models, local_energy, sigma, n_res, seed)
-
-
-def _claim_2(distances: pd.DataFrame, barriers: pd.DataFrame, representation: str, path: str) -> list[Part]:
-    """Distances (``representation``) and barriers (``path``) ordered by pair type, in every experiment."""
-    d = distances[distances["representation"] == representation]
-    b = barriers[barriers["path"] == path]
-    return [
-        _order_part(_type_means(d, "distance"), f"{representation} distance"),
-        _order_part(_type_means(b, "barrier"), f"{path} barrier"),
-    ]
-
-
-def _bend_part(barriers: pd.DataFrame, threshold: float, min_fraction: float) -> Part:
-    """Claim 3 (a). Per experiment the first single-bend path of :data:`BEND_PATHS` present (aligned: after
-    symmetry removal); per (experiment, pair type) the mean barrier. Holds when at least ``min_fraction`` of
-    these groups have a mean barrier < ``threshold`` (the paper: "(near-)zero … with few exceptions")."""
-    groups: list[tuple[str, str, str, float]] = []
-    for exp, g in barriers[barriers["pair_type"].isin(list(PAIR_LEVELS))].groupby("experiment", sort=True):
-        present = [p for p in BEND_PATHS if p in set(g["path"])]
-        if not present:
-            continue
-        sub = g[g["path"] == present[0]]
-        for ptype, gg in sub.groupby("pair_type"):
-            groups.append((exp, present[0], ptype, float(gg["barrier"].mean())))
-    if not groups:
-        return Part(
-            NOT_MEASURABLE, "no aligned single-bend paths", f"no path named {' or '.join(BEND_PATHS)}"
-        )
-    below = [g for g in groups if g[3] < threshold]
-    frac = len(below) / len(groups)
-    status = HOLDS if frac >= min_fraction else FAILS
-    groups.sort(key=lambda g: (g[0], pair_type_key(g[2])))
-    detail = "; ".join(f"{e} {p} {t} {_fmt(v)}" for e, p, t, v in groups)
-    value = f"{len(below)}/{len(groups)} groups < {threshold:g}"
-    return Part(
-        status, value, f"bend barriers (need ≥ {min_fraction:.0%} of groups < {threshold:g}): {detail}"
-    )
-
-
-def _midpoint_part(distances: pd.DataFrame) -> Part:
-    """Claim 3 (b). Representations ``midpoint_left{s}`` / ``midpoint_right{s}``: the distance from the
-    optimized midpoint to the left (flatter sampler) / right endpoint, with the first suffix ``s`` of
-    :data:`MIDPOINT_SUFFIXES` present on both sides (else any common suffix). Over the mixed pair types
-    R-S, R-A, S-A, per experiment: holds when mean(midpoint_left) < mean(midpoint_right) in every group."""
-    reps = set(distances["representation"])
-    suffixes = {r[len("midpoint_left") :] for r in reps if r.startswith("midpoint_left")}
-    suffixes &= {r[len("midpoint_right") :] for r in reps if r.startswith("midpoint_right")}
-    if not suffixes:
-        return Part(NOT_MEASURABLE, "no midpoint distances", "no midpoint_left/midpoint_right distances")
-    suffix = next((s for s in MIDPOINT_SUFFIXES if s in suffixes), sorted(suffixes)[0])
-    mixed = [t for t in PAIR_LEVELS if t.split("-")[0] != t.split("-")[1]]
-    d = distances[distances["pair_type"].isin(mixed)]
-    left = _type_means(d[d["representation"] == f"midpoint_left{suffix}"], "distance")
-    right = _type_means(d[d["representation"] == f"midpoint_right{suffix}"], "distance")
-    groups = [
-        (exp, t, left[exp][t], right[exp][t])
-        for exp in sorted(left)
-        for t in left[exp]
-        if t in right.get(exp, {})
-    ]
-    if not groups:
-        return Part(NOT_MEASURABLE, "no mixed pair types", "midpoint distances only for same-sampler pairs")
-    groups.sort(key=lambda g: (g[0], pair_type_key(g[1])))
-    closer = [g for g in groups if g[2] < g[3]]
-    status = HOLDS if len(closer) == len(groups) else FAILS
-    detail = "; ".join(f"{e} {t} left {_fmt(a)} vs right {_fmt(b)}" for e, t, a, b in groups)
-    return Part(status, f"{len(closer)}/{len(groups)} closer to flatter", f"midpoint{suffix}: {detail}")
-
-
-def _claim_4(
+def _prepare(
     models: pd.DataFrame,
     local_energy: pd.DataFrame,
     barriers: pd.DataFrame,
-    sigma: float,
-    n_res: int,
+    distances: pd.DataFrame,
+    sigma_star: float,
+    solutions_only: bool,
+    n_resamples: int,
     seed: int,
+    min_models: int,
+) -> Study:
+    m = models[models["sampler"].isin(SAMPLERS)].copy()
+    if "arch" not in m.columns:
+        m["arch"] = m["experiment"]
+    flat = flatness_at(_frame(local_energy, ["model_id", "sigma", "delta_mean", "delta_std"]), sigma_star)
+    m = m.merge(flat[["model_id", "delta_mean"]], on="model_id", how="left").rename(
+        columns={"delta_mean": "delta"}
+    )
+    reasons = pd.Series("", index=m.index)
+    if solutions_only and "is_solution" in m.columns:
+        bad = ~m["is_solution"].astype(bool)
+        err = m.get("train_error", pd.Series(np.nan, index=m.index))
+        reasons[bad] = [f"train error {100 * e:.2f}% ≥ 1%" for e in err[bad]]
+    if "pretrain_target_reached" in m.columns:  # ADV that missed its random-label target is not ADV
+        flag = m["pretrain_target_reached"]
+        missed = flag.notna() & (flag.astype(str) == "False") & (reasons == "")
+        acc = m.get("random_label_accuracy", pd.Series(np.nan, index=m.index))
+        reasons[missed] = [f"adversarial pre-training missed its target ({a:.4f})" for a in acc[missed]]
+    no_delta = m["delta"].isna() & (reasons == "")
+    reasons[no_delta] = "no local energy at σ*"
+    excluded = m.loc[reasons != "", ["model_id", "experiment"]].assign(reason=reasons[reasons != ""])
+    kept = m[reasons == ""].reset_index(drop=True)
+    ids = set(kept["model_id"])
+
+    def split(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        df = df[df["pair_type"].isin(list(PAIR_LEVELS))]
+        ok = df["left"].isin(ids) & df["right"].isin(ids)
+        out = df[~ok]
+        reason = [
+            "endpoint " + ", ".join(x for x in (a, b) if x not in ids) + " left out"
+            for a, b in zip(out["left"], out["right"])
+        ]
+        return df[ok], out[["experiment", "pair"]].assign(reason=reason)
+
+    pair_cols = ["experiment", "pair", "left", "right", "pair_type"]
+    b, b_out = split(_frame(barriers, [*pair_cols, "path", "barrier"]))
+    d, d_out = split(_frame(distances, [*pair_cols, "between", "variant", "representation", "distance"]))
+    pairs_out = pd.concat([b_out, d_out]).drop_duplicates("pair")
+    strata = {r.model_id: (r.experiment, r.sampler) for r in kept.itertuples()}
+    return Study(kept, excluded, b, d, pairs_out, ModelBootstrap(strata, n_resamples, seed), min_models)
+
+
+def _frame(df: pd.DataFrame | None, columns: Sequence[str]) -> pd.DataFrame:
+    """``df`` if it has ``columns`` (a table written without rows has none), else an empty frame."""
+    if df is None or not set(columns) <= set(df.columns):
+        return pd.DataFrame(columns=list(columns))
+    return df
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Building comparisons
+
+
+def _sampler_ranking(st: Study, experiments: Sequence[str], column: str, what: str) -> Part:
+    """Consecutive samplers of rsgd ≻ sgd ≻ adv present: mean ``column`` of the sharper minus the flatter."""
+    comps = []
+    for exp in experiments:
+        present = [s for s in SAMPLERS if len(st.members(exp, s))]
+        for flatter, sharper in zip(present, present[1:]):
+            a = dict(zip(st.members(exp, sharper)["model_id"], st.members(exp, sharper)[column]))
+            b = dict(zip(st.members(exp, flatter)["model_id"], st.members(exp, flatter)[column]))
+            (ea, da), (eb, db) = st.boot.mean(a), st.boot.mean(b)
+            ok, note = st.enough(exp, (flatter, sharper))
+            comps.append(
+                Comparison(
+                    exp, f"{what}: {sharper} − {flatter}", ea - eb, da - db, len(a) + len(b), 0, note, ok
+                )
+            )
+    return Part(f"{what} ranking rsgd ≻ sgd ≻ adv", comps, missing="fewer than 2 of rsgd, sgd, adv")
+
+
+def _correlation(st: Study, experiments: Sequence[str], what: str) -> Part:
+    comps = []
+    for exp in experiments:
+        g = st.models[st.models["experiment"] == exp]
+        samplers = sorted(set(g["sampler"]), key=SAMPLERS.index)
+        if len(g) < 3 or len(samplers) < 2:
+            continue
+        est, draws = st.boot.spearman(
+            dict(zip(g["model_id"], g["delta"])), dict(zip(g["model_id"], g["test_error"]))
+        )
+        ok, note = st.enough(exp, samplers)
+        comps.append(Comparison(exp, f"Spearman ρ({what}, test error)", est, draws, len(g), 0, note, ok))
+    return Part(f"flatter generalizes better: ρ({what}, test error) > 0", comps)
+
+
+def _pair_values(df: pd.DataFrame, exp: str, ptype: str, column: str) -> list[tuple[str, str, float]]:
+    g = df[(df["experiment"] == exp) & (df["pair_type"] == ptype)]
+    return list(zip(g["left"], g["right"], g[column].astype(float)))
+
+
+def _types_of(pair_type: str) -> tuple[str, ...]:
+    letter = {"R": "rsgd", "S": "sgd", "A": "adv"}
+    return tuple(dict.fromkeys(letter[c] for c in pair_type.split("-")))
+
+
+def _pair_order(st: Study, df: pd.DataFrame, experiments: Sequence[str], column: str, what: str) -> Part:
+    """Each pair type against each type of the next level present: mean of the higher minus the lower."""
+    comps = []
+    for exp in experiments:
+        present = sorted(
+            {t for t in df.loc[df["experiment"] == exp, "pair_type"] if t in PAIR_LEVELS}, key=pair_type_key
+        )
+        levels = sorted({PAIR_LEVELS[t] for t in present})
+        for lo_level, hi_level in zip(levels, levels[1:]):
+            for low in (t for t in present if PAIR_LEVELS[t] == lo_level):
+                for high in (t for t in present if PAIR_LEVELS[t] == hi_level):
+                    a, b = _pair_values(df, exp, high, column), _pair_values(df, exp, low, column)
+                    (ea, da), (eb, db) = st.boot.pair_mean(a), st.boot.pair_mean(b)
+                    ok, note = st.enough(exp, _types_of(high) + _types_of(low))
+                    comps.append(
+                        Comparison(
+                            exp, f"{what}: {high} − {low}", ea - eb, da - db, 0, len(a) + len(b), note, ok
+                        )
+                    )
+    return Part(f"{what} ordered by pair type", comps, missing="fewer than 2 pair-type levels")
+
+
+def _first_path(df: pd.DataFrame, exp: str, candidates: Sequence[str]) -> str | None:
+    have = set(df.loc[df["experiment"] == exp, "path"])
+    return next((p for p in candidates if p in have), None)
+
+
+def _near_zero_bends(st: Study, experiments: Sequence[str], threshold: float, share: float) -> Part:
+    comps = []
+    for exp in experiments:
+        path = _first_path(st.barriers, exp, BEND_PATHS)
+        if path is None:
+            continue
+        b = st.barriers[(st.barriers["experiment"] == exp) & (st.barriers["path"] == path)]
+        for ptype in sorted(set(b["pair_type"]), key=pair_type_key):
+            values = _pair_values(b, exp, ptype, "barrier")
+            est, draws = st.boot.pair_mean(values)
+            ok, note = st.enough(exp, _types_of(ptype))
+            g = b[b["pair_type"] == ptype]
+            if "barrier_excess" in g.columns:
+                note = _join(f"excess over the endpoints {g['barrier_excess'].mean():.4g}", note)
+            label = f"{threshold:g} − {path} barrier, {ptype}"
+            comps.append(Comparison(exp, label, threshold - est, threshold - draws, 0, len(values), note, ok))
+    name = f"aligned single-bend barriers < {threshold:g}"
+    return Part(name, comps, share=share, missing="no aligned single-bend paths")
+
+
+def _midpoint_closer(st: Study, experiments: Sequence[str]) -> Part:
+    """Per experiment, over mixed pairs: mean of d(M, sharper endpoint) − d(M, flatter endpoint), the
+    flatter endpoint being the one with the lower measured δE(σ*)."""
+    delta = dict(zip(st.models["model_id"], st.models["delta"]))
+    d = st.distances
+    comps = []
+    for exp in experiments:
+        g = d[(d["experiment"] == exp) & d["pair_type"].isin(MIXED_TYPES)]
+        for variant, rep in MIDPOINT_VIEWS:
+            v = g[(g["variant"] == variant) & (g["representation"] == rep)]
+            if len(v):
+                break
+        else:
+            continue
+        side = v.pivot_table(index=["pair", "left", "right"], columns="between", values="distance")
+        if not {"left_midpoint", "right_midpoint"} <= set(side.columns):
+            continue
+        values, ties = [], 0
+        for (_, left, right), row in side.iterrows():
+            if delta[left] == delta[right]:
+                ties += 1
+                continue
+            near_left = row["right_midpoint"] - row["left_midpoint"]  # > 0: M closer to the left endpoint
+            values.append((left, right, near_left if delta[left] < delta[right] else -near_left))
+        if not values:
+            continue
+        est, draws = st.boot.pair_mean(values)
+        samplers = sorted({s for t in set(v["pair_type"]) for s in _types_of(t)}, key=SAMPLERS.index)
+        ok, note = st.enough(exp, samplers)
+        note = _join(
+            f"{variant} midpoints, {rep} distances",
+            f"{ties} pair(s) of equal δE skipped" if ties else "",
+            note,
+        )
+        comps.append(
+            Comparison(
+                exp, "d(M, sharper) − d(M, flatter), mixed pairs", est, draws, 0, len(values), note, ok
+            )
+        )
+    return Part(
+        "optimized midpoints closer to the flatter endpoint", comps, missing="no mixed-pair midpoints"
+    )
+
+
+def _binary_path_part(st: Study, experiments: Sequence[str]) -> Part:
+    parts = []
+    for exp in experiments:
+        path = _first_path(st.barriers, exp, BINARY_PATHS)
+        if path is not None:
+            b = st.barriers[(st.barriers["experiment"] == exp) & (st.barriers["path"] == path)]
+            parts += _pair_order(st, b, [exp], "barrier", f"{path} barrier").comparisons
+    return Part("random-path barriers ordered by pair type", parts, missing="no binary random paths")
+
+
+def _sizes(models: pd.DataFrame, experiments: Sequence[str]) -> list[str]:
+    """``experiments`` from the smallest network to the largest (mean #params of their models)."""
+    size = models.groupby("experiment")["n_params"].mean() if "n_params" in models else pd.Series(dtype=float)
+    return sorted(experiments, key=lambda e: (size.get(e, math.nan), e))
+
+
+def _shallow_parts(
+    st: Study, experiments: Sequence[str], all_models: pd.DataFrame, threshold: float
 ) -> list[Part]:
-    """Binary nets: claim 1's rule (at ``sigma``: the flip fraction ε of the binary local energy), and the
-    pair-type order of the barriers along every non-bend path present (the paper's binary paths pair
-    solutions of one type: R-R ≤ S-S ≤ A-A)."""
-    if models.empty:
-        return [Part(NOT_MEASURABLE, "no binary networks", "no binary experiments in this study")]
-    parts = [_flatness_ranking(models, local_energy, sigma, n_res, seed)]
-    b = barriers[~barriers["path"].astype(str).str.endswith("_bend")]
-    paths = sorted(set(b["path"]))
-    if not paths:
-        parts.append(Part(NOT_MEASURABLE, "no binary paths", "no barriers for binary experiments"))
-    for p in paths:
-        parts.append(_order_part(_type_means(b[b["path"] == p], "barrier"), f"{p} barrier"))
-    return parts
+    decrease, vanish = [], []
+    arch = dict(zip(st.models["experiment"], st.models["arch"]))
+    for family in SHALLOW_BINARY:
+        exps = _sizes(all_models, [e for e in experiments if arch.get(e) == family])
+        if len(exps) < 2:
+            continue
+        small, large = exps[0], exps[-1]
+        for ptype in SAME_TYPE:
+            sides = {}
+            for exp in (small, large):
+                path = _first_path(st.barriers, exp, BINARY_PATHS)
+                b = st.barriers[(st.barriers["path"] == path)] if path else st.barriers.iloc[:0]
+                values = _pair_values(b, exp, ptype, "barrier")
+                if values:
+                    sides[exp] = (st.boot.pair_mean(values), len(values), path)
+            if large not in sides:
+                continue
+            (el, dl), nl, path = sides[large]
+            ok, note = st.enough(large, _types_of(ptype))
+            label = f"{threshold:g} − {path} barrier, {ptype} (largest)"
+            vanish.append(Comparison(large, label, threshold - el, threshold - dl, 0, nl, note, ok))
+            if small in sides:
+                (es, ds), ns, _ = sides[small]
+                ok_s, note_s = st.enough(small, _types_of(ptype))
+                label = f"{path} barrier, {ptype}: smallest − largest"
+                notes = _join(note_s, note)
+                decrease.append(
+                    Comparison(f"{small} → {large}", label, es - el, ds - dl, 0, ns + nl, notes, ok and ok_s)
+                )
+    return [
+        Part(
+            "barriers decrease from the smallest to the largest net",
+            decrease,
+            missing="no sweep of ≥ 2 sizes",
+        ),
+        Part(f"barriers < {threshold:g} at the largest size", vanish, missing="no sweep of ≥ 2 sizes"),
+    ]
 
 
-def _row(claim_id: str, claim: str, statistic: str, parts: Sequence[Part]) -> dict[str, str]:
-    return {
-        "claim_id": claim_id,
-        "claim": claim,
-        "statistic": statistic,
-        "value": "; ".join(p.value for p in parts),
-        "status": _combine(parts),
-        "detail": " || ".join(f"[{p.status}] {p.detail}" for p in parts),
-    }
+def _deep_parts(st: Study, experiments: Sequence[str], threshold: float) -> list[Part]:
+    reduced, large = [], []
+    for exp in experiments:
+        b = st.barriers[st.barriers["experiment"] == exp]
+        for ptype in SAME_TYPE:
+            raw, aligned = (
+                _pair_values(b[b["path"] == p], exp, ptype, "barrier") for p in ("random", "random_aligned")
+            )
+            if not aligned:
+                continue
+            ok, note = st.enough(exp, _types_of(ptype))
+            ea, da = st.boot.pair_mean(aligned)
+            label = f"random_aligned barrier, {ptype} − {threshold:g}"
+            large.append(Comparison(exp, label, ea - threshold, da - threshold, 0, len(aligned), note, ok))
+            if raw:
+                er, dr = st.boot.pair_mean(raw)
+                label = f"barrier, {ptype}: random − random_aligned"
+                reduced.append(Comparison(exp, label, er - ea, dr - da, 0, len(raw), note, ok))
+    return [
+        Part("alignment lowers the barriers", reduced, missing="no deep binary networks"),
+        Part(f"aligned barriers stay above {threshold:g}", large, missing="no deep binary networks"),
+    ]
 
 
-#: the workflow's midpoint distances (``between`` = left_midpoint / right_midpoint, one ``variant`` per
-#: path family) read as the representations of :func:`_midpoint_part`: (variant, representation) → suffix
-MIDPOINT_VIEW = {("geodesic_aligned", "normalized_aligned"): "_normalized_aligned", ("linear", "raw"): ""}
+# ---------------------------------------------------------------------------------------------------------
+# The table
 
 
-def midpoint_view(distances: pd.DataFrame) -> pd.DataFrame:
-    """Distances as :func:`claims_table` reads them. A table with a ``between`` column (the workflow's
-    ``tables/distances.csv``) keeps its endpoint rows as they are and renames the midpoint rows of
-    :data:`MIDPOINT_VIEW` to ``midpoint_left{suffix}`` / ``midpoint_right{suffix}``; others pass through."""
-    if "between" not in distances.columns:
-        return distances
-    ends = distances[distances["between"] == "endpoints"]
-    mids = distances[distances["between"].isin(["left_midpoint", "right_midpoint"])].copy()
-    suffix = [MIDPOINT_VIEW.get((v, r)) for v, r in zip(mids.get("variant", []), mids["representation"])]
-    mids["suffix"] = suffix
-    mids = mids[mids["suffix"].notna()]
-    side = mids["between"].str.split("_").str[0]
-    mids["representation"] = "midpoint_" + side + mids["suffix"]
-    return pd.concat([ends, mids.drop(columns="suffix")], ignore_index=True)
+@dataclass(frozen=True)
+class Claim:
+    claim_id: str
+    claim: str
+    rule: str
+    family: str  # which experiments: continuous, binary, shallow, deep
+    parts: Callable[[Study, list[str]], list[Part]]
 
 
 def claims_table(
@@ -365,94 +503,180 @@ def claims_table(
     sigma_star: float,
     *,
     binary_sigma_star: float | None = None,
-    distance_representation: str = "normalized_aligned",
-    barrier_path: str = "geodesic_aligned",
-    bend_threshold: float = 0.01,
+    near_zero: float = 0.01,
     bend_min_fraction: float = 0.8,
-    n_resamples: int = 2000,
+    n_resamples: int = 4000,
     seed: int = 0,
-    solutions_only: bool = False,
-) -> pd.DataFrame:
-    """One row per headline claim (ids ``claim_1``..``claim_4``, ``fig2_c``); decision rules:
+    confidence: float = 0.95,
+    min_models: int = 3,
+    solutions_only: bool = True,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The claims (:data:`CLAIM_COLUMNS`, one row per claim) and their comparisons (:data:`TEST_COLUMNS`).
 
-    * **claim_1** — flatter minima generalize better, RSGD ≻ SGD ≻ ADV. Continuous experiments; per
-      experiment the mean δE(σ*) and mean test error per sampler must both follow rsgd ≤ sgd ≤ adv (samplers
-      present, ≥ 2 of them) and Spearman ρ(δE(σ*), test error) over the models must be > 0 (≥ 3 models).
-    * **claim_2** — in normalized-aligned space flatter minima are closer and geodesic barriers lower:
-      per experiment, the mean ``distance_representation`` distance and the mean ``barrier_path`` barrier
-      per pair type must both follow R-R ≤ {R-S, S-S} ≤ {R-A, S-A} ≤ A-A (:func:`order_check`).
-    * **claim_3** — (a) aligned single-bend paths have (near-)zero barriers: ≥ ``bend_min_fraction`` of the
-      (experiment, pair type) mean barriers of ``geodesic_aligned_bend`` (else ``linear_aligned_bend``) are
-      < ``bend_threshold``; (b) optimized midpoints are closer to the flatter (left) endpoint: mean
-      ``midpoint_left`` < mean ``midpoint_right`` distance in every mixed pair type of every experiment.
-    * **claim_4** — binary networks show the same picture: claim 1's rule at ``binary_sigma_star``
-      (default ``sigma_star``) on the binary experiments, and the barrier order by pair type along each
-      of their (non-bend) paths.
-    * **fig2_c** — after symmetry removal barriers rank R-R < R-S ≈ S-S < R-A ≈ S-A < A-A: the
-      ``barrier_path`` barrier means per pair type follow the partial order in every experiment.
-
-    Parts combine as in the module doc; a missing table, path or representation makes its part "not
-    measurable at this scale". Inputs: ``models`` (model_id, experiment, arch, sampler, test_error;
-    is_solution if ``solutions_only``), ``local_energy`` (model_id, sigma, delta_mean, delta_std),
-    ``barriers`` (experiment, pair_type, path, barrier), ``distances`` (experiment, pair_type,
-    representation, distance); the last two may be empty frames without columns.
+    Inputs are the workflow's tables: ``models`` (model_id, experiment, arch, sampler, train_error,
+    test_error, is_solution, n_params), ``local_energy`` (model_id, sigma, delta_mean, delta_std, and
+    ``is_star``: each model's own σ*, the flip fraction ε* for binary nets; without it ``sigma_star``),
+    ``barriers`` (experiment, pair, left, right, pair_type, path, barrier, barrier_excess) and
+    ``distances`` (… between, variant, representation, distance); empty frames are fine. ``near_zero`` is
+    the barrier below which a path stays among solutions (the solution threshold, 1 %).
     """
-    models = _usable(models, ["model_id", "experiment", "sampler", "test_error"])
-    if solutions_only and "is_solution" in models.columns:
-        models = models[models["is_solution"].astype(bool)]
-    barriers = _usable(barriers, ["experiment", "pair_type", "path", "barrier"])
-    distances = _usable(midpoint_view(distances), ["experiment", "pair_type", "representation", "distance"])
-    binary = _binary_experiments(models)
-
-    def cont(df: pd.DataFrame) -> pd.DataFrame:
-        return _restrict(df, binary, False)
-
-    def bina(df: pd.DataFrame) -> pd.DataFrame:
-        return _restrict(df, binary, True)
-
+    st = _prepare(
+        models, local_energy, barriers, distances, sigma_star, solutions_only, n_resamples, seed, min_models
+    )
+    all_models = models[models["sampler"].isin(SAMPLERS)]
+    arch_of = dict(zip(all_models["experiment"], all_models.get("arch", all_models["experiment"])))
+    families = {
+        "continuous": [e for e, a in arch_of.items() if a not in BINARY_ARCHS],
+        "binary": [e for e, a in arch_of.items() if a in BINARY_ARCHS],
+        "shallow": [e for e, a in arch_of.items() if a in SHALLOW_BINARY],
+        "deep": [e for e, a in arch_of.items() if a in DEEP_BINARY],
+    }
     eps = sigma_star if binary_sigma_star is None else binary_sigma_star
+    d_end = st.distances[(st.distances["between"] == "endpoints")]
+    d_norm = d_end[d_end["representation"] == "normalized_aligned"]
 
-    rows = [
-        _row(
+    def path(name: str) -> pd.DataFrame:
+        return st.barriers[st.barriers["path"] == name]
+
+    claims = [
+        Claim(
             "claim_1",
             "Flatter minima (by local energy) generalize better; the ranking RSGD ≻ SGD ≻ ADV holds in "
             "flatness and in test error, in all models.",
-            f"per continuous experiment: mean local energy δE(σ* = {sigma_star:g}) and mean test error per "
-            "sampler (rsgd, sgd, adv), and Spearman ρ between δE(σ*) and test error over the models",
-            [_claim_1(cont(models), local_energy, sigma_star, n_resamples, seed)],
+            f"per continuous experiment: δE(σ* = {sigma_star:g}) and test error of consecutive samplers "
+            "(sharper − flatter > 0), and Spearman ρ(δE(σ*), test error) > 0 over the solutions",
+            "continuous",
+            lambda s, e: [
+                _sampler_ranking(s, e, "delta", "δE(σ*)"),
+                _sampler_ranking(s, e, "test_error", "test error"),
+                _correlation(s, e, "δE(σ*)"),
+            ],
         ),
-        _row(
+        Claim(
             "claim_2",
             "In normalized-aligned space flatter minima are closer to each other and the geodesic barriers "
             "between them are lower; the six pair types are consistently ordered.",
-            f"per continuous experiment: mean {distance_representation} distance and mean {barrier_path} "
-            "barrier per pair type, checked against R-R ≤ {R-S, S-S} ≤ {R-A, S-A} ≤ A-A",
-            _claim_2(cont(distances), cont(barriers), distance_representation, barrier_path),
+            "per continuous experiment: normalized-aligned distance and geodesic-aligned barrier of each "
+            "pair type minus those of the level below, R-R < {R-S, S-S} < {R-A, S-A} < A-A",
+            "continuous",
+            lambda s, e: [
+                _pair_order(s, d_norm, e, "distance", "normalized-aligned distance"),
+                _pair_order(s, path("geodesic_aligned"), e, "barrier", "geodesic_aligned barrier"),
+            ],
         ),
-        _row(
+        Claim(
             "claim_3",
             "Single-bend optimized paths have (near-)zero error after symmetry removal, with few exceptions; "
             "optimized midpoints land closer to the flatter endpoint.",
-            f"(a) share of (experiment, pair type) mean barriers of the aligned single-bend path below "
-            f"{bend_threshold:g}; (b) mean distance of the optimized midpoint to the left (flatter) vs right "
-            "endpoint per mixed pair type",
-            [_bend_part(cont(barriers), bend_threshold, bend_min_fraction), _midpoint_part(cont(distances))],
+            f"(a) {near_zero:g} − the aligned single-bend barrier per (experiment, pair type), ≥ "
+            f"{bend_min_fraction:.0%} of them holding; (b) distance of the optimized midpoint to the sharper "
+            "endpoint minus to the flatter one (by measured δE(σ*)), over mixed pairs",
+            "continuous",
+            lambda s, e: [_near_zero_bends(s, e, near_zero, bend_min_fraction), _midpoint_closer(s, e)],
         ),
-        _row(
-            "claim_4",
-            "Binary networks show qualitatively the same picture (flatness ranking and generalization, "
-            "barriers ordered by flatness and lowered by symmetry removal).",
-            f"claim 1's rule on the binary experiments at ε = {eps:g}, and the barrier order by pair type "
-            "along each binary path",
-            _claim_4(bina(models), local_energy, bina(barriers), eps, n_resamples, seed),
-        ),
-        _row(
+        Claim(
             "fig2_c",
             "After symmetry removal, barrier height ranks RSGD-RSGD < RSGD-SGD ≈ SGD-SGD < RSGD-ADV ≈ "
             "SGD-ADV < ADV-ADV (Fig. 2 (c)).",
-            f"per continuous experiment: mean {barrier_path} barrier per pair type, checked against "
-            "R-R ≤ {R-S, S-S} ≤ {R-A, S-A} ≤ A-A",
-            [_claim_2(cont(distances), cont(barriers), distance_representation, barrier_path)[1]],
+            "per continuous experiment: geodesic-aligned and linear-aligned barrier of each pair type minus "
+            "those of the level below",
+            "continuous",
+            lambda s, e: [
+                _pair_order(s, path("geodesic_aligned"), e, "barrier", "geodesic_aligned barrier"),
+                _pair_order(s, path("linear_aligned"), e, "barrier", "linear_aligned barrier"),
+            ],
+        ),
+        Claim(
+            "claim_4",
+            "Binary networks show qualitatively the same picture: the flatness ranking and its link to "
+            "generalization, and barriers ordered by flatness.",
+            f"claim 1's comparisons on the binary experiments at ε* = {eps:g}, and the aligned random-path "
+            "barrier of each pair type minus those of the level below",
+            "binary",
+            lambda s, e: [
+                _sampler_ranking(s, e, "delta", "δE(ε*)"),
+                _sampler_ranking(s, e, "test_error", "test error"),
+                _correlation(s, e, "δE(ε*)"),
+                _binary_path_part(s, e),
+            ],
+        ),
+        Claim(
+            "claim_4_shallow",
+            "In the shallow teacher–student binary nets (perceptron, committee machine), barriers vanish "
+            "with over-parameterization (Figs. 6, 18).",
+            f"per sweep and same-type pair type: the random-path barrier (aligned where alignment exists) of "
+            f"the smallest net minus the largest's, and {near_zero:g} − the largest's",
+            "shallow",
+            lambda s, e: _shallow_parts(s, e, all_models, near_zero),
+        ),
+        Claim(
+            "claim_4_deep",
+            "In deep binary nets (binary MLP, binary ConvNet), symmetry removal lowers the barriers but they "
+            "stay large (Figs. 7, 19).",
+            f"per deep binary experiment and same-type pair type: raw minus aligned random-path barrier, and "
+            f"the aligned barrier minus {near_zero:g}",
+            "deep",
+            lambda s, e: _deep_parts(s, e, near_zero),
         ),
     ]
-    return pd.DataFrame(rows, columns=COLUMNS)
+
+    rows, tests = [], []
+    for c in claims:
+        exps = families[c.family]
+        parts = (
+            c.parts(st, exps)
+            if exps
+            else [Part("this family of networks", [], missing="no such experiments")]
+        )
+        for p in parts:
+            p.decide(confidence)
+            tests += [{"claim_id": c.claim_id, **r} for r in p.rows]
+        rows.append(_claim_row(c, parts, st, exps, confidence))
+    return pd.DataFrame(rows, columns=CLAIM_COLUMNS), pd.DataFrame(tests, columns=TEST_COLUMNS)
+
+
+def _part_text(p: Part) -> str:
+    rows = [
+        f"{r['experiment']} {r['comparison']} = {r['estimate']:.4g} "
+        f"[{r['ci_low']:.4g}, {r['ci_high']:.4g}] {r['outcome']}"
+        for r in p.rows
+    ]
+    return "; ".join(rows) or p.missing
+
+
+def _claim_row(c: Claim, parts: Sequence[Part], st: Study, exps: Sequence[str], confidence: float) -> dict:
+    status = _combine(parts)
+    all_rows = [r for p in parts for r in p.rows]
+    if status == FAILS:
+        pool = [r for r in all_rows if r["outcome"] == FAILS]
+        deciding = min(pool, key=lambda r: r["ci_high"])
+    elif all_rows:
+        # the weakest comparison of the status: the lowest lower bound among those with an interval
+        want = INCONCLUSIVE if status == INCONCLUSIVE else HOLDS
+        pool = [r for r in all_rows if r["outcome"] == want and math.isfinite(r["ci_low"])]
+        pool = pool or [r for r in all_rows if r["outcome"] == want] or all_rows
+        deciding = min(pool, key=lambda r: r["ci_low"] if math.isfinite(r["ci_low"]) else -math.inf)
+    else:
+        deciding = None
+    counts = {o: sum(r["outcome"] == o for r in all_rows) for o in (HOLDS, FAILS, INCONCLUSIVE)}
+    summary = (
+        f"{counts[HOLDS]} hold, {counts[FAILS]} do not, {counts[INCONCLUSIVE]} inconclusive of "
+        f"{len(all_rows)} comparisons"
+    )
+    excluded = st.excluded[st.excluded["experiment"].isin(exps)]
+    pairs_out = st.pairs_excluded[st.pairs_excluded["experiment"].isin(exps)]
+    n_pairs = st.barriers.loc[st.barriers["experiment"].isin(exps), "pair"].nunique()
+    n_pairs = max(n_pairs, st.distances.loc[st.distances["experiment"].isin(exps), "pair"].nunique())
+    detail = " || ".join(f"[{p.status}] {p.name}: {_part_text(p)}" for p in parts)
+    return {
+        "claim_id": c.claim_id, "claim": c.claim, "rule": c.rule, "status": status, "summary": summary,
+        "deciding": f"{deciding['experiment']}: {deciding['comparison']}" if deciding else "",
+        "estimate": deciding["estimate"] if deciding else math.nan,
+        "ci_low": deciding["ci_low"] if deciding else math.nan,
+        "ci_high": deciding["ci_high"] if deciding else math.nan,
+        "confidence": deciding["confidence"] if deciding else confidence,
+        "n_models": int(st.models["experiment"].isin(exps).sum()), "n_models_excluded": len(excluded),
+        "n_pairs": int(n_pairs), "n_pairs_excluded": len(pairs_out),
+        "excluded": "; ".join(f"{r.model_id} ({r.reason})" for r in excluded.itertuples()),
+        "detail": detail,
+    }  # fmt: skip
