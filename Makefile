@@ -1,6 +1,6 @@
 # make run   — the default study (config/config.yaml) and its HTML report
 # make test  — the test suite and the linters
-# make bench — the benchmarks (benchmarks/run.py; results in docs/benchmarks.md)
+# make bench — the benchmarks, the default study included (benchmarks/run.py; results in docs/benchmarks.md)
 SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
@@ -37,7 +37,7 @@ lint: setup
 	$(BIN)/snakemake --lint --workflow-profile none
 
 bench: setup
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py --with-study
 
 clean:
 	rm -rf results/default .snakemake

@@ -17,9 +17,7 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
-include: "rules/train.smk"
-include: "rules/canonicalize.smk"
-include: "rules/flatness.smk"
+include: "rules/models.smk"
 include: "rules/geometry.smk"
 include: "rules/analysis.smk"
 include: "rules/figures.smk"

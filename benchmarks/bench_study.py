@@ -1,6 +1,12 @@
 """Wall time of the default study (config/config.yaml) from scratch: ``snakemake --cores all`` into an
 empty ``--directory``, as ``make run`` runs it (minus the HTML report). Several minutes on 2 cores.
 
+Beside the wall time and the number of jobs, the core-seconds the jobs spend computing: the sum over the
+study's logs (one per job, or per model of a block job; all single-threaded) of the time from a log's first
+line, written after the script's imports, to its last. Then the ratio wall × cores / compute: 1 would be a
+machine busy computing all along; what exceeds it is process start-up (Python, torch, the scripts'
+imports), Snakemake's scheduling, and cores left idle.
+
     .venv/bin/python benchmarks/bench_study.py [--cores all] [--keep DIR]
 
 Without ``--keep`` the results go to a temporary folder that is removed afterwards.
@@ -37,6 +43,24 @@ def recorded() -> dict[str, Any] | None:
     return {"wall_s": float(match.group(1)), "jobs": int(match.group(2)), "cores": match.group(3)}
 
 
+STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)\]")
+
+
+def compute_seconds(results: Path) -> tuple[float, int]:
+    """Σ over the logs under ``results`` of (last − first timestamp), and how many logs had one."""
+    import datetime as dt
+
+    total, n = 0.0, 0
+    for log in results.rglob("*.log"):
+        lines = log.read_text(errors="replace").splitlines()
+        stamps = [m.group(1) for line in lines if (m := STAMP.match(line))]
+        if stamps:
+            first, last = (dt.datetime.fromisoformat(t) for t in (stamps[0], stamps[-1]))
+            total += (last - first).total_seconds()
+            n += 1
+    return total, n
+
+
 def main(
     cores: str = "all", keep: str | None = None, configfile: str = "config/config.yaml"
 ) -> dict[str, Any]:
@@ -56,11 +80,21 @@ def main(
             raise RuntimeError(f"the study failed (rc {proc.returncode}); log:\n{text[-4000:]}")
         done = re.findall(r"(\d+) of (\d+) steps \(100%\) done", text)
         jobs = int(done[-1][1]) if done else -1
+        compute, n_logs = compute_seconds(work / "results")
     finally:
         if not keep:
             shutil.rmtree(work, ignore_errors=True)
-    out = {"wall_s": wall, "jobs": jobs, "cores": cores, "cpus": os.cpu_count(), "configfile": configfile}
+    n_cores = os.cpu_count() if cores == "all" else int(cores)
+    ratio = wall * n_cores / compute if compute > 0 else float("nan")
+    out = {
+        "wall_s": wall, "jobs": jobs, "cores": cores, "cpus": os.cpu_count(), "configfile": configfile,
+        "compute_s": compute, "logs": n_logs, "ratio": ratio,
+    }  # fmt: skip
     print(f"  {jobs} jobs in {wall:.1f} s ({wall / 60:.1f} min) with --cores {cores} ({os.cpu_count()} CPUs)")
+    print(
+        f"  compute (after imports, {n_logs} logs): {compute:.0f} core-s; "
+        f"wall × cores / compute = {ratio:.2f}"
+    )
     return out
 
 

@@ -164,9 +164,11 @@ def summary(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 f"study: default study, {m['jobs']} jobs, --cores {m['cores']} (measured)",
                 m["wall_s"],
                 "s",
-                "-",
-                None,
+                "<= 300 s",
+                m["wall_s"] <= 300,
             )
+            add("study: compute in the jobs (after imports)", m["compute_s"], "s", "-", None)
+            add("study: wall × cores / compute", m["ratio"], "x", "<= 1.5", m["ratio"] <= 1.5)
         elif rec:
             add(
                 f"study: default study, {rec['jobs']} jobs (recorded, not run)", rec["wall_s"], "s", "-", None

@@ -4,9 +4,9 @@ rule tables:
         local_energy=expand(f"{RESULTS}/models/{{m}}/local_energy.csv", m=MODELS),
         paths=expand(f"{RESULTS}/pairs/{{b}}.paths.csv", b=BLOCKS),
         distances=expand(f"{RESULTS}/pairs/{{b}}.distances.csv", b=BLOCKS),
-        bend_paths=expand(f"{RESULTS}/midpoints/{{p}}.paths.csv", p=MIDPOINT_PAIRS),
+        bend_paths=expand(f"{RESULTS}/midpoints/{{b}}.paths.csv", b=MIDPOINT_BLOCKS),
         bend_distances=expand(
-            f"{RESULTS}/midpoints/{{p}}.distances.csv", p=MIDPOINT_PAIRS
+            f"{RESULTS}/midpoints/{{b}}.distances.csv", b=MIDPOINT_BLOCKS
         ),
         sections=expand(f"{RESULTS}/sections/{{p}}.csv", p=SECTION_PAIRS),
         triplet_sections=expand(f"{RESULTS}/sections/{{t}}.triplet.csv", t=TRIPLETS),
@@ -25,6 +25,7 @@ rule tables:
     params:
         model_ids=list(MODELS),
         sigma_star=config["local_energy"]["sigma_star"],
+        flip_star=config["local_energy"]["flip_star"],
     script:
         "../workflow/scripts/tables.py"
 

@@ -31,9 +31,16 @@ RESULTS = f"results/{config['study']}"
 # on a SLURM GPU partition (--gpus); a CPU study declares 0.
 GPU = config["resources"]["gpu"]
 MODELS = study.models(config)
+MODEL_GROUPS = study.model_groups(config)
+TRAIN_BLOCKS = study.train_blocks(config)
+MEASURE_BLOCKS = study.measure_blocks(config)
 BLOCKS = study.pair_blocks(config)
 PAIRS = study.pairs(config)
-MIDPOINT_PAIRS = {p.pair_id: p for p in study.per_type(config, PAIRS, "midpoints")}
+MIDPOINT_BLOCKS = study.blocks_of(
+    study.per_type(config, PAIRS, "midpoints"),
+    config["midpoints"]["pairs_per_job"],
+    "mid",
+)
 SECTION_PAIRS = {p.pair_id: p for p in study.per_type(config, PAIRS, "sections")}
 TRIPLETS = {t.triplet_id: t for t in study.triplets(config)}
 EXPERIMENTS = sorted({m.experiment for m in MODELS.values()})
@@ -72,20 +79,84 @@ def model_dir(model_id):
     return f"{RESULTS}/models/{model_id}"
 
 
-def plan(wildcards):
-    """The training plan of one model, as plain data for the job's params."""
-    p = MODELS[wildcards.model_id]
+def train_plans(group):
+    """The training plan of every model of ``group`` (plain data, written to its plan file): what the
+    model's weights depend on, and nothing operational (device, data root, chunk size: read by the job).
+    """
     return {
-        "model_id": p.model_id,
-        "experiment": p.experiment,
-        "arch": p.arch,
-        "dataset": p.dataset,
-        "sampler": p.sampler,
-        "seed": p.seed,
-        "rng_seed": p.rng_seed,
-        "model_options": p.model_options,
-        "training": p.training,
-        "sampler_options": p.sampler_options,
+        p.model_id: {
+            "model_id": p.model_id,
+            "experiment": p.experiment,
+            "arch": p.arch,
+            "dataset": p.dataset,
+            "sampler": p.sampler,
+            "seed": p.seed,
+            "rng_seed": p.rng_seed,
+            "model_options": p.model_options,
+            "training": p.training,
+            "sampler_options": p.sampler_options,
+            "data": {"name": p.dataset, "options": p.data_options},
+        }
+        for p in MODEL_GROUPS[group]
+    }
+
+
+#: the measurement settings of the continuous and of the binary networks (σ*, ε* are the analysis')
+MEASURE_KEYS = {
+    False: {
+        "local_energy": ("sigmas", "n_samples", "seed", "perturb"),
+        "sharpness": ("n_probes", "seed", "params"),
+    },
+    True: {"local_energy": ("flip_fractions", "flip_samples", "seed", "perturb")},
+}
+
+
+def measure_plan(experiment):
+    """What the measurements of ``experiment``'s models depend on: its data set and the settings that its
+    kind of network (continuous or binary) reads."""
+    first = next(p for p in MODELS.values() if p.experiment == experiment)
+    keys = MEASURE_KEYS[first.arch in study.BINARY_ARCHS]
+    return {
+        "data": {"name": first.dataset, "options": first.data_options},
+        **{
+            section: {k: config[section][k] for k in ks} for section, ks in keys.items()
+        },
+    }
+
+
+def plan_json(content):
+    """A plan file's text: ``content`` as JSON, keys sorted (the same plan always gives the same bytes)."""
+    import json
+
+    return json.dumps(content, indent=1, sort_keys=True)
+
+
+def model_files(model_id, names):
+    return [f"{model_dir(model_id)}/{n}" for n in names]
+
+
+def train_outputs(block):
+    """A training block's outputs: every model's weights, record and normalized weights."""
+    names = ["final.safetensors", "meta.json", "normalized.safetensors"]
+    return [f for m in block.models for f in model_files(m, names)]
+
+
+def measure_outputs(block):
+    out = []
+    for m in block.models:
+        out += model_files(
+            m, ["local_energy.csv"] + (["sharpness.csv"] if m in CONTINUOUS else [])
+        )
+    return out
+
+
+def measure_inputs(experiment):
+    """Every checkpoint of ``experiment``, whatever the block: the block size must not change the inputs."""
+    ids = [m for m, p in MODELS.items() if p.experiment == experiment]
+    return {
+        "plan": f"{RESULTS}/plans/{experiment}.measure.json",
+        "weights": [f"{model_dir(m)}/final.safetensors" for m in ids],
+        "meta": [f"{model_dir(m)}/meta.json" for m in ids],
     }
 
 
@@ -95,16 +166,21 @@ def data_params(model_id):
     return {"name": plan.dataset, "options": plan.data_options, **config["data"]}
 
 
-def model_data(wildcards):
-    return data_params(wildcards.model_id)
-
-
 def block_pairs(wildcards):
     return [pair_params(p) for p in BLOCKS[wildcards.block]]
 
 
 def block_models(wildcards):
-    ids = sorted({m for p in BLOCKS[wildcards.block] for m in (p.left, p.right)})
+    return _checkpoints_of(BLOCKS[wildcards.block])
+
+
+def midpoint_block_models(wildcards):
+    return _checkpoints_of(MIDPOINT_BLOCKS[wildcards.block])
+
+
+def _checkpoints_of(pairs):
+    """The raw checkpoints of the pairs' models, and the normalized ones of the continuous models."""
+    ids = sorted({m for p in pairs for m in (p.left, p.right)})
     return {
         "raw": [f"{model_dir(m)}/final.safetensors" for m in ids],
         "normalized": [

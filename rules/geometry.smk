@@ -25,12 +25,14 @@ rule pair_block:
 
 rule midpoint:
     input:
-        unpack(pair_inputs(MIDPOINT_PAIRS, normalized_for_binary=False)),
+        unpack(midpoint_block_models),
     output:
-        paths=f"{RESULTS}/midpoints/{{pair}}.paths.csv",
-        distances=f"{RESULTS}/midpoints/{{pair}}.distances.csv",
+        paths=f"{RESULTS}/midpoints/{{block}}.paths.csv",
+        distances=f"{RESULTS}/midpoints/{{block}}.distances.csv",
     log:
-        f"{RESULTS}/logs/midpoint/{{pair}}.log",
+        f"{RESULTS}/logs/midpoint/{{block}}.log",
+    wildcard_constraints:
+        block=one_of(MIDPOINT_BLOCKS),
     conda:
         "../envs/torch.yaml"
     threads: config["threads"]
@@ -39,13 +41,16 @@ rule midpoint:
         mem_mb=config["resources"]["mem_mb"],
         runtime=config["resources"]["runtime"],
     params:
-        pair=lambda w: pair_params(MIDPOINT_PAIRS[w.pair]),
-        data=lambda w: data_params(MIDPOINT_PAIRS[w.pair].left),
+        pairs=lambda w: [pair_params(p) for p in MIDPOINT_BLOCKS[w.block]],
+        data=lambda w: data_params(MIDPOINT_BLOCKS[w.block][0].left),
         midpoint=config["midpoints"],
-        binary_sgd=lambda w: MODELS[MIDPOINT_PAIRS[w.pair].left].sgd_options,
-        binary_epochs=lambda w: MODELS[MIDPOINT_PAIRS[w.pair].left].training["epochs"],
+        binary_sgd=lambda w: MODELS[MIDPOINT_BLOCKS[w.block][0].left].sgd_options,
+        binary_epochs=lambda w: MODELS[MIDPOINT_BLOCKS[w.block][0].left].training[
+            "epochs"
+        ],
         n_orders=config["geometry"]["n_orders"],
         n_points=config["geometry"]["n_points"],
+        test_along_paths=config["geometry"]["test_along_paths"],
         evaluate=config["evaluate"],
         device=config["device"],
     script:

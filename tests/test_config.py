@@ -23,7 +23,7 @@ def test_minimal_config_is_completed():
             "experiments": [{"arch": "mlp", "dataset": "digits", "samplers": ["sgd"], "seeds": [0]}],
         }
     )
-    assert cfg["training"] == {"epochs": 60, "batch_size": 128}
+    assert cfg["training"] == {"epochs": 60, "batch_size": 128, "test_every": 1}
     assert cfg["geometry"]["n_points"] == 21
     assert cfg["local_energy"]["n_samples"] == 100
 
@@ -92,3 +92,27 @@ def test_schema_defaults_agree_with_the_samplers():
     for name, cls in SAMPLERS.items():
         expected = {k: list(v) if isinstance(v, tuple) else v for k, v in cls.defaults.items()}
         assert cfg["samplers"][name] == expected, name
+
+
+def test_an_experiments_training_overrides_only_what_it_names():
+    """The schema's training defaults fill the global section only: an experiment that sets its epochs
+    keeps the global batch size (it got the schema's 128 before)."""
+    from toroids.study import models
+
+    cfg = validate_config(
+        {
+            "study": "x",
+            "experiments": [
+                {
+                    "arch": "mlp",
+                    "dataset": "digits",
+                    "samplers": ["sgd"],
+                    "seeds": [0],
+                    "training": {"epochs": 5},
+                }
+            ],
+            "training": {"batch_size": 64, "test_every": 3},
+        }
+    )
+    assert cfg["experiments"][0]["training"] == {"epochs": 5}
+    assert models(cfg)["mlp-digits-sgd-s0"].training == {"epochs": 5, "batch_size": 64, "test_every": 3}

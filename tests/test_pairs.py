@@ -66,7 +66,7 @@ def test_bend_paths_pass_through_the_endpoints_and_the_bend(pair):
     _, a, b, an, bn = pair
     s = symmetry.structure(a)
     sa, sb, san, sbn = (m.state_dict() for m in (a, b, an, bn))
-    inits = midpoint.initial_midpoints(sa, sb, san, sbn, s)
+    inits = midpoint.initial_midpoints(midpoint.aligned_ends(sa, sb, san, sbn, s), s)
     xs = [0.0, 0.5, 1.0]
     for variant in midpoint.VARIANTS:
         m = inits[variant]

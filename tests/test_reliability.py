@@ -359,7 +359,7 @@ def test_bad_config_stops_before_any_job(bad_config_runs, case):
 
 @pytest.mark.workflow
 def test_bad_checkpoint_stops_its_consumer_and_a_rerun_completes(tmp_path, study):
-    """A truncated and a pickled final.safetensors: their canonicalize jobs fail naming the file and leave
+    """A truncated and a pickled final.safetensors: their measuring jobs fail naming the file and leave
     no output and no temporary file; with the originals put back, a rerun completes the tables, identical
     to those of the untouched run."""
     work = tmp_path / "study"
@@ -376,7 +376,7 @@ def test_bad_checkpoint_stops_its_consumer_and_a_rerun_completes(tmp_path, study
     state = {k: v.clone() for k, v in load_state(work / pickled)[0].items()}
     torch.save(state, work / pickled)
 
-    normalized = [rel.replace("final.safetensors", "normalized.safetensors") for rel in (trunc, pickled)]
+    normalized = [rel.replace("final.safetensors", "local_energy.csv") for rel in (trunc, pickled)]
     out = snakemake(["--cores", "2", "--keep-going", "--force", *normalized], work)
     assert out.returncode != 0
     text = out.stderr + out.stdout
@@ -393,9 +393,66 @@ def test_bad_checkpoint_stops_its_consumer_and_a_rerun_completes(tmp_path, study
     again = snakemake(["--cores", "2", *normalized, *TABLES], work)
     assert again.returncode == 0, again.stderr[-4000:]
     assert all((work / rel).exists() for rel in normalized)
-    assert "rule pair_block" in again.stdout + again.stderr  # the downstream jobs ran again
+    assert "localrule tables:" in again.stdout + again.stderr  # the downstream jobs ran again
     assert {t: sha256(work / t) for t in TABLES} == {t: sha256(study / t) for t in TABLES}
     assert not tmp_files(work / "results")
+
+
+@pytest.mark.workflow
+def test_changing_the_block_size_reruns_nothing(study):
+    """models_per_job only decides how many processes do the work: a finished study has nothing to do."""
+    for size in (2, 5):
+        cfg = {**REL, "resources": {"models_per_job": size}}
+        out = snakemake(["-n", "--cores", "2", *TABLES], study, cfg)
+        assert out.returncode == 0, out.stderr[-3000:]
+        assert "Nothing to be done" in out.stdout + out.stderr, (size, out.stdout[-3000:])
+    snakemake(["-n", "--cores", "2", *TABLES], study, REL)  # leave the fixture's config as it was
+
+
+@pytest.mark.workflow
+def test_a_block_killed_midway_keeps_the_models_it_completed(tmp_path, reference):
+    """Two models in one training job; Snakemake killed while the second trains: on the rerun the first is
+    not trained again (it resumes after its last epoch) and both end as uninterrupted runs."""
+    config = {
+        "study": "rk",
+        "threads": 1,
+        "device": "cpu",
+        "experiments": [
+            {
+                "arch": "mlp",
+                "dataset": "digits",
+                "model": {"widths": RESUME["widths"]},
+                "samplers": ["sgd"],
+                "seeds": [0, 1],
+            }
+        ],
+        "training": {"epochs": RESUME["epochs"], "batch_size": RESUME["batch_size"]},
+        "resources": {"models_per_job": 2},
+    }
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    models = tmp_path / "results" / "rk" / "models"
+    target = [f"results/rk/models/mlp-digits-sgd-s{s}/final.safetensors" for s in (0, 1)]
+    cmd = [*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(cfg), "--cores", "1", *target]
+    with open(tmp_path / "killed.log", "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=_env())
+        try:
+            wait_for_epoch(models / "mlp-digits-sgd-s1" / "epoch_checkpoint.safetensors", 3, proc)
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    first = models / "mlp-digits-sgd-s0"
+    assert (first / "epoch_checkpoint.safetensors").exists()  # kept until the block is done
+    assert snakemake(["--unlock"], tmp_path).returncode == 0
+    again = snakemake(["--cores", "1", "--rerun-incomplete", *target], tmp_path)
+    assert again.returncode == 0, again.stderr[-4000:]
+    meta = [json.loads((models / f"mlp-digits-sgd-s{s}" / "meta.json").read_text()) for s in (0, 1)]
+    assert meta[0]["resumed_from_epoch"] == RESUME["epochs"] - 1  # nothing left to train
+    assert meta[1]["resumed_from_epoch"] >= 3
+    assert_same_tensors(load_state(first / "final.safetensors")[0], reference[0], "completed, then resumed")
+    assert not list(models.rglob("epoch_checkpoint.safetensors"))
 
 
 # ------------------------------------------------------------------------------- checkpoints, in-process

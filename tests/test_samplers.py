@@ -210,8 +210,8 @@ def test_rsgd_centre_averages_parameters_and_float_buffers(blobs):
 
 def test_binary_rsgd_returns_the_majority_of_the_replicas_signs(blobs):
     """Binary layers: the centre of the binarized replicas (Baldassi et al.), not sign(mean latent weight);
-    BatchNorm parameters are still averaged. The summary gives each replica's error and its distance to
-    the returned network."""
+    BatchNorm parameters are averaged, its running statistics recomputed. The summary gives each replica's
+    error and its distance to the returned network."""
     from toroids.binary import binarize, binary_keys
 
     def factory(replica):
@@ -239,6 +239,14 @@ def test_binary_rsgd_returns_the_majority_of_the_replicas_signs(blobs):
     ref = signs(centre)
     expected = [float((signs(r) != ref).double().mean()) for r in rsgd.replicas]
     assert s["replica_hamming_to_returned"] == expected
+    # its BatchNorm statistics are its own, from one pass over the train data, not the replicas' mean
+    from toroids.evaluate import recompute_bn_stats
+
+    own = recompute_bn_stats(centre, centre.state_dict(), blobs.x_train)
+    mean = torch.stack([r.get_buffer("2.running_mean") for r in rsgd.replicas]).mean(0)
+    assert torch.allclose(centre.get_buffer("2.running_mean"), own["2.running_mean"])
+    assert not torch.allclose(centre.get_buffer("2.running_mean"), mean)
+    assert s["bn_statistics"] == "recomputed on the train data"
 
 
 @pytest.mark.parametrize("factory", [mlp_factory(), bn_factory], ids=["mlp", "bn"])
@@ -363,6 +371,8 @@ def test_adv_zeroes_a_tenth_of_continuous_inputs_and_nothing_of_binary_ones():
     assert binary.options["zero_fraction"] == 0.0 and binary.zero_idx.shape == (20, 0)
     xb, _ = binary.pretrain_batch(torch.arange(20))
     assert torch.equal(xb, data.x_train)  # labels randomized only (the paper's binary ADV)
+    raw = Dataset("teacher-like", data.x_train, data.y_train, data.x_test, data.y_test, 3)  # not standardized
+    assert make("adv", _image_factory, raw).options["zero_fraction"] == 0.0
 
 
 def test_adv_labels_are_uniform():

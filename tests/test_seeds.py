@@ -8,11 +8,10 @@ import sys
 import torch
 
 from toroids.config import validate_config
-from toroids.models import build_model
 from toroids.samplers.base import batch_indices
 from toroids.seeds import derive, model_seed
 from toroids.study import models
-from toroids.train import init_seed, n_replicas, train
+from toroids.train import init_seed, model_factory, n_replicas, train
 
 CPU = torch.device("cpu")
 
@@ -63,16 +62,26 @@ def test_the_same_model_trained_twice_is_the_same(blobs):
     assert all(torch.equal(one[k], two[k]) for k in one)
 
 
-def test_rsgd_replicas_start_apart_and_see_their_own_orders(blobs):
-    from toroids.samplers import get_sampler
+def test_rsgd_replicas_start_apart_and_see_their_own_orders(blobs, monkeypatch):
+    """train()'s own factory gives every replica its own initialization, and RSGD draws each replica's
+    minibatches from its own stream."""
+    from toroids.samplers import get_sampler, rsgd
 
     seed = model_seed("e", "rsgd", 0)
-    def factory(replica):
-        return build_model("mlp", (10,), 4, seed=init_seed(seed, replica), widths=[8])
+    factory = model_factory("mlp", {"widths": [8]}, blobs, seed)
+    calls = []
+    real = rsgd.batch_indices
 
+    def spy(n, batch_size, s, epoch, stream=0, device="cpu"):
+        calls.append((s, epoch, stream))
+        return real(n, batch_size, s, epoch, stream, device)
+
+    monkeypatch.setattr(rsgd, "batch_indices", spy)
     cls = get_sampler("rsgd")
-    rsgd = cls(factory, blobs, {"replicas": 3}, epochs=1, batch_size=32, seed=seed, device=CPU)
-    rows = rsgd.flat
-    assert not torch.allclose(rows[0], rows[1]) and not torch.allclose(rows[1], rows[2])
-    first = [next(iter(batch_indices(180, 32, seed, 0, stream=a))).tolist() for a in range(3)]
-    assert first[0] != first[1] != first[2]
+    sampler = cls(factory, blobs, {"replicas": 3}, epochs=1, batch_size=32, seed=seed, device=CPU)
+    rows = sampler.flat
+    assert all(not torch.allclose(rows[i], rows[j]) for i in range(3) for j in range(i + 1, 3))
+    sampler.train_epoch(0)
+    assert calls == [(seed, 0, 0), (seed, 0, 1), (seed, 0, 2)]
+    firsts = [next(iter(real(180, 32, seed, 0, stream=a))).tolist() for a in range(3)]
+    assert all(firsts[i] != firsts[j] for i in range(3) for j in range(i + 1, 3))

@@ -35,7 +35,7 @@ PACKAGES = ["munge", "slurmctld", "slurmd", "slurm-client"]
 BINARIES = ["munged", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "sinfo"]
 RUN_TIMEOUT_S = 600
 
-NETWORK_RULES = ["train", "midpoint", "section", "pair_block", "local_energy", "sharpness"]
+NETWORK_RULES = ["train", "measure", "midpoint", "section", "pair_block", "triplet_section"]
 
 # tests/test_workflow.py's TINY, shorter still (this test is about the plumbing), asking for a GPU per
 # network job like a paper-scale config, while computing on the CPU.
@@ -312,14 +312,14 @@ def test_tiny_study_on_slurm(slurm_cluster, tmp_path):
         assert meta["device"] == "cpu", meta["device"]  # given a (fake) GPU, computed where the config says
 
     # Every job went through SLURM: network jobs to the gpu partition with one GPU each (groups too:
-    # their members run one after the other), the rest to the cpu partition without one.
+    # their members run one after the other); nothing else is submitted (the other rules are local).
     jobs = slurm_cluster.jobs()
     for j in sorted(jobs, key=lambda j: int(j["JobId"])):
         print(f"  {j['JobId']:>3} {j['StartTime'][11:]}-{j['EndTime'][11:]} {j['Comment']}", file=sys.stderr)
     assert jobs and all(j["JobState"] == "COMPLETED" for j in jobs), jobs
     by_comment = {j["Comment"]: j for j in jobs}
-    groups = [c for c in by_comment if c.startswith(("rule_flatness_", "rule_pairs_", "rule_canonicalize_"))]
-    assert len(groups) == 3, sorted(by_comment)
+    groups = [c for c in by_comment if c.startswith(("rule_flatness_", "rule_pairs_"))]
+    assert len(groups) == 2, sorted(by_comment)
     for comment, j in by_comment.items():
         network = any(comment.startswith(f"rule_{r}") for r in [*NETWORK_RULES, "flatness", "pairs"])
         assert j["Partition"] == ("gpu" if network else "cpu"), (comment, j["Partition"])

@@ -78,14 +78,15 @@ def test_per_experiment_pairs_per_type():
 
 def test_default_study_is_big_enough_to_mean_something(default_config):
     """The fair test's sizes: ≥ 5 seeds per sampler of the continuous experiment (10 same-type pairs), every
-    pair in the path statistics, ≥ 4 single bends per pair type, ≥ 3 seeds per sampler in the binary sweep."""
+    pair in the path statistics, ≥ 4 single bends per pair type, ≥ 4 seeds per sampler in the binary sweep
+    (stats.min_models: fewer decide nothing)."""
     from toroids.study import BINARY_ARCHS, per_type
 
     cfg = validate_config(default_config)
     ps = pairs(cfg)
     for exp in cfg["experiments"]:
         binary = exp["arch"] in BINARY_ARCHS
-        assert len(exp["seeds"]) >= (3 if binary else 5), exp.get("name", exp["arch"])
+        assert len(exp["seeds"]) >= (4 if binary else 5), exp.get("name", exp["arch"])
         if not binary:
             assert set(exp["samplers"]) >= {"rsgd", "sgd", "adv"}
             types = {}
@@ -95,3 +96,39 @@ def test_default_study_is_big_enough_to_mean_something(default_config):
             assert min(types.values()) >= 10 and len(types) == 6
             bends = [p for p in per_type(cfg, ps, "midpoints") if p.experiment == "mlp-digits"]
             assert {t: sum(p.pair_type == t for p in bends) for t in types} == dict.fromkeys(types, 4)
+
+
+def test_model_blocks_cut_groups_and_experiments_and_cover_every_model(default_config):
+    from toroids.study import measure_blocks, model_groups, train_blocks
+
+    for size in (1, 2, 15):
+        cfg = validate_config({**default_config, "resources": {"models_per_job": size}})
+        ms, groups = models(cfg), model_groups(cfg)
+        train, measure = train_blocks(cfg), measure_blocks(cfg)
+        for blocks in (train, measure):
+            ids = [m for b in blocks.values() for m in b.models]
+            assert sorted(ids) == sorted(ms) and all(len(b.models) <= size for b in blocks.values())
+        for b in train.values():  # a training block never spans two groups: one plan file
+            assert b.models == tuple(m for m in b.models if m in {p.model_id for p in groups[b.group]})
+            assert {ms[m].sampler for m in b.models} == {b.group.rsplit("-", 1)[1]}
+        for b in measure.values():
+            assert {ms[m].experiment for m in b.models} == {b.experiment}
+    cfg = validate_config({**default_config, "resources": {"models_per_job": 15}})
+    assert len(train_blocks(cfg)) == 21 and len(measure_blocks(cfg)) == 7
+    assert train_blocks(cfg)["mlp-digits-adv-b000"].rule_id == "mlp_digits_adv_b000"
+
+
+def test_the_star_rows_are_marked_by_each_networks_own_noise():
+    import pandas as pd
+
+    from toroids.tables import mark_star
+
+    le = pd.DataFrame(
+        {
+            "model_id": ["a", "a", "b", "b"],
+            "sigma": [0.0, 0.5, 0.0, 0.05],
+            "noise": ["multiplicative"] * 2 + ["flips"] * 2,
+        }
+    )
+    assert mark_star(le, 0.5, 0.05)["is_star"].tolist() == [False, True, False, True]
+    assert mark_star(le, 0.0, 0.0)["is_star"].tolist() == [True, False, True, False]

@@ -16,6 +16,8 @@ log = jobs.start(snakemake)
 device = resolve_device(snakemake.params.device)
 geo, ev = snakemake.params.geometry, snakemake.params.evaluate
 _, splits = jobs.load_splits(snakemake.params.data, device)
+if not geo["test_along_paths"]:  # the paper reads the train error along paths only
+    splits = {"train": splits["train"]}
 raw = {Path(p).parent.name: p for p in snakemake.input.raw}
 normalized = {Path(p).parent.name: p for p in snakemake.input.normalized}
 xs = np.linspace(0.0, 1.0, geo["n_points"]).tolist()

@@ -15,7 +15,10 @@ for row in models.itertuples():
             f"{row.random_label_accuracy:.4f}): kept, flagged"
         )
 jobs.write_csv(snakemake.output.models, models)
-jobs.write_csv(snakemake.output.local_energy, tables.concat_csv(snakemake.input.local_energy))
+le = tables.mark_star(
+    tables.concat_csv(snakemake.input.local_energy), snakemake.params.sigma_star, snakemake.params.flip_star
+)
+jobs.write_csv(snakemake.output.local_energy, le)
 paths = tables.concat_csv([*snakemake.input.paths, *snakemake.input.bend_paths])
 jobs.write_csv(snakemake.output.paths, paths)
 distances = tables.concat_csv([*snakemake.input.distances, *snakemake.input.bend_distances])

@@ -12,6 +12,9 @@ c_bi ≥ 0 with Σ_{i∈g} c_bi = n_g. Then, in resample b,
   (the usual bootstrap of dyadic data); a resample that drew no pair of P has no mean (NaN);
 * Spearman's ρ over models is computed on the resampled list, each model repeated c_bi times.
 
+Intervals are expanded percentile intervals (:func:`percentile_interval`), calibrated for the few models
+per group that a study has.
+
 Every statistic of one study is computed on the same resamples (:attr:`ModelBootstrap.counts`, from
 ``numpy.random.default_rng(seed)``), so two runs give the same intervals. The point estimate beside each
 interval is the statistic of the data as observed (every multiplicity 1).
@@ -95,12 +98,26 @@ def _spearman(x: np.ndarray, y: np.ndarray) -> float:
     return float((rx * ry).sum() / np.sqrt((rx * rx).sum() * (ry * ry).sum()))
 
 
-def percentile_interval(draws: np.ndarray, confidence: float) -> tuple[float, float, int]:
-    """The central ``confidence`` percentile interval of the finite draws, and how many there were (an
-    interval of fewer than 2 draws is (NaN, NaN))."""
+def percentile_interval(
+    draws: np.ndarray, confidence: float, n: int | None = None
+) -> tuple[float, float, int]:
+    """The central ``confidence`` interval of the finite draws and how many there were; (NaN, NaN) from
+    fewer than 2 draws, or for ``n`` < 2.
+
+    With ``n`` (the number of independent models behind the statistic: the smallest group it compares),
+    the *expanded* percentile interval (Hesterberg 2015): the quantiles at α'/2 and 1 − α'/2 with
+    α' = 2 Φ(−sqrt(n / (n − 1)) · t_{n−1, 1−α/2}), α = 1 − confidence. The plain percentile interval is too
+    narrow for a few models (its spread is that of the sample, biased by (n − 1)/n, and its tails
+    normal where they should be Student's): with 3 or 5 models per group, pure noise crossed the plain
+    95 % interval 13–27 % of the time (measured). Where α'/2 falls below one resample, the interval is
+    the range of the draws.
+    """
     finite = draws[np.isfinite(draws)]
-    if len(finite) < 2:
+    if len(finite) < 2 or (n is not None and n < 2):
         return float("nan"), float("nan"), len(finite)
-    alpha = (1.0 - confidence) / 2.0
-    lo, hi = np.quantile(finite, [alpha, 1.0 - alpha])
+    alpha = 1.0 - confidence
+    if n is not None:
+        z = np.sqrt(n / (n - 1.0)) * sps.t.ppf(1.0 - alpha / 2.0, n - 1)
+        alpha = 2.0 * sps.norm.sf(z)
+    lo, hi = np.quantile(finite, [alpha / 2.0, 1.0 - alpha / 2.0])
     return float(lo), float(hi), len(finite)

@@ -1,11 +1,13 @@
-"""What every rule script shares: the job's log, its thread count, its data, and atomic CSV output."""
+"""What every rule script shares: the job's log (or its models' logs), its thread count, its data, the
+operational settings, and atomic CSV output."""
 
 from __future__ import annotations
 
 import datetime as _dt
 import os
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -16,13 +18,15 @@ from toroids.files import atomic_write_text
 if TYPE_CHECKING:
     from toroids.data import Dataset
 
-__all__ = ["load_data", "load_splits", "start", "write_csv"]
+__all__ = ["block_models", "load_data", "load_splits", "model_log", "operational", "start", "write_csv"]
 
 Log = Callable[[str], None]
 
 
-def start(snakemake: Any) -> Log:
-    """Set the job's torch threads and return ``log(msg)``: timestamped lines to the rule's log and stderr."""
+def start(snakemake: Any, own_log: bool = True) -> Log:
+    """Set the job's torch threads and return ``log(msg)``: timestamped lines to the rule's log (its first
+    ``log:`` file; none with ``own_log=False``, for a block job whose models have a log each, see
+    :func:`model_log`) and to stderr."""
     threads = max(1, int(getattr(snakemake, "threads", 1) or 1))
     try:
         import torch
@@ -31,18 +35,50 @@ def start(snakemake: Any) -> Log:
     except ImportError:  # the plotting environment has no torch, and needs none
         pass
     stream: TextIO | None = None
-    if snakemake.log:
+    if own_log and snakemake.log:
         Path(snakemake.log[0]).parent.mkdir(parents=True, exist_ok=True)
         stream = open(snakemake.log[0], "a", buffering=1)  # noqa: SIM115 -- lives as long as the job
-
-    def log(msg: str) -> None:
-        line = f"[{_dt.datetime.now().isoformat(timespec='seconds')}] {msg}"
-        if stream is not None:
-            stream.write(line + "\n")
-        print(line, file=sys.stderr, flush=True)
-
+    log = _logger(stream)
     log(f"job {snakemake.rule}: threads={threads} pid={os.getpid()}")
     return log
+
+
+def _logger(stream: TextIO | None, prefix: str = "") -> Log:
+    def log(msg: str) -> None:
+        line = f"[{_dt.datetime.now().isoformat(timespec='milliseconds')}] {msg}"
+        if stream is not None:
+            stream.write(line + "\n")
+        print(f"{prefix}{line}", file=sys.stderr, flush=True)
+
+    return log
+
+
+@contextmanager
+def model_log(path: str | os.PathLike[str], model_id: str) -> Iterator[Log]:
+    """``log(msg)`` for one model of a block job: lines to the model's own log file and, prefixed with its
+    id, to stderr."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", buffering=1) as stream:
+        yield _logger(stream, f"{model_id} ")
+
+
+def block_models(paths: Iterable[str], name: str) -> list[str]:
+    """The model ids of a block job, from its outputs ``…/models/{model_id}/{name}``, in order."""
+    return [Path(p).parent.name for p in paths if Path(p).name == name]
+
+
+def operational(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings that change no result, read from the config by the job itself (not params, which
+    Snakemake would take for rerun triggers): device, chunk size, data root and download, and the epoch
+    checkpoint's cadence (``TOROIDS_CHECKPOINT_EVERY_S``, seconds, for the resume tests)."""
+    from toroids.train import CHECKPOINT_EVERY_S
+
+    return {
+        "device": config["device"],
+        "chunk_size": config["evaluate"]["chunk_size"],
+        "data": {"root": config["data"]["root"], "download": config["data"]["download"]},
+        "checkpoint_every_s": float(os.environ.get("TOROIDS_CHECKPOINT_EVERY_S", CHECKPOINT_EVERY_S)),
+    }
 
 
 def load_data(params: Mapping[str, Any]) -> Dataset:

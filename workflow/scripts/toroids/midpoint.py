@@ -16,14 +16,24 @@ over both segments.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
+from torch import nn
 
-from toroids import geometry, symmetry
+from toroids import binary, geometry, symmetry
+from toroids.data import Dataset
+from toroids.evaluate import evaluate_many
+from toroids.pairs import representation_distances
+from toroids.seeds import derive
 from toroids.study import PATHS
+from toroids.train import train
 
-__all__ = ["VARIANTS", "bend_path", "initial_midpoints"]
+__all__ = ["VARIANTS", "aligned_ends", "bend_path", "initial_midpoints", "single_bends"]
+
+Log = Callable[[str], None]
+Splits = Mapping[str, tuple[torch.Tensor, torch.Tensor]]
 
 VARIANTS = PATHS  # one single-bend variant per straight path family
 
@@ -34,18 +44,26 @@ def _mean(a: State, b: State) -> dict[str, torch.Tensor]:
     return geometry.linear_path(a, b, [0.5])[0]
 
 
-def initial_midpoints(
+def aligned_ends(
     a: State, b: State, a_normalized: State, b_normalized: State, structure: symmetry.Structure
-) -> dict[str, dict[str, torch.Tensor]]:
-    """M₀ of each variant (see the module doc), from the raw and the normalized endpoints."""
+) -> dict[str, tuple[State, State]]:
+    """The two endpoints of each path family: raw; b aligned to a; both normalized, b aligned. The matching
+    is computed once, on the normalized networks (Algorithm 2), and applied to both."""
     perms = symmetry.match_state(a_normalized, b_normalized, structure)
-    b_al = symmetry.permute_state(b, structure, perms)
-    bn_al = symmetry.permute_state(b_normalized, structure, perms)
     return {
-        "linear": _mean(a, b),
-        "linear_aligned": _mean(a, b_al),
-        "geodesic_aligned": symmetry.normalize_state(_mean(a_normalized, bn_al), structure),
+        "linear": (a, b),
+        "linear_aligned": (a, symmetry.permute_state(b, structure, perms)),
+        "geodesic_aligned": (a_normalized, symmetry.permute_state(b_normalized, structure, perms)),
     }
+
+
+def initial_midpoints(
+    ends: Mapping[str, tuple[State, State]], structure: symmetry.Structure
+) -> dict[str, dict[str, torch.Tensor]]:
+    """M₀ of each variant (see the module doc) from its endpoints (:func:`aligned_ends`)."""
+    out = {v: _mean(*ends[v]) for v in ("linear", "linear_aligned")}
+    out["geodesic_aligned"] = symmetry.normalize_state(_mean(*ends["geodesic_aligned"]), structure)
+    return out
 
 
 def bend_path(
@@ -79,3 +97,107 @@ def bend_path(
     positions = [w1 * t for t in xs] + [w1 + (1 - w1) * t for t in xs[1:]]
     segments = [1] * len(xs) + [2] * (len(xs) - 1)
     return points, positions, segments
+
+
+def single_bends(
+    left: nn.Module,
+    right: nn.Module,
+    data: Dataset,
+    splits: Splits,
+    *,
+    pair: str,
+    train_options: Mapping[str, Any],
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    n_points: int,
+    chunk_size: int,
+    bn_policy: str,
+    device: torch.device,
+    log: Log,
+    variants: Sequence[str] = VARIANTS,
+    left_n: nn.Module | None = None,
+    right_n: nn.Module | None = None,
+    n_orders: int = 5,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The single-bend paths of one pair and the distances of its midpoints to the endpoints: rows of
+    ``midpoints/{block}.paths.csv`` and ``.distances.csv`` (without the pair's own columns).
+
+    Continuous networks (``left_n``, ``right_n``: their normalized checkpoints): one midpoint per path
+    family of ``variants`` (module doc). Binary networks: random shortest paths through a midpoint at equal
+    Hamming distance from both ends, raw and aligned (digest §4.2), ``n_orders`` flip orders each. Every
+    midpoint is trained with SGD (``train_options``: lr, momentum, nesterov) for ``epochs``; its minibatch
+    order comes from ``derive("midpoint", pair, variant, seed)``: a midpoint is a network of its own."""
+    xs = [i / (n_points - 1) for i in range(n_points)]
+
+    def trained(init: Mapping[str, torch.Tensor], variant: str) -> tuple[Any, dict[str, torch.Tensor]]:
+        log(f"{variant}: training the midpoint for {epochs} epochs")
+        res = train(
+            arch=left.spec["arch"],
+            model_options=left.spec["options"],
+            data=data,
+            sampler="sgd",
+            sampler_options=dict(train_options),
+            epochs=epochs,
+            batch_size=batch_size,
+            seed=derive("midpoint", pair, variant, seed),
+            device=device,
+            log=lambda msg: log(f"  {msg}"),
+            chunk_size=chunk_size,
+            init_state=init,
+        )
+        log(f"{variant}: midpoint train error {100 * res.train_error:.2f}%")
+        return res, {k: v.detach() for k, v in res.model.state_dict().items()}
+
+    def rows(variant: str, points: list, positions: list, segments: list, res: Any, **extra: Any) -> list:
+        scores = evaluate_many(
+            left, points, splits, chunk_size=chunk_size, bn_policy=bn_policy, bn_data=splits["train"][0]
+        )
+        return [
+            {
+                "path": f"{variant}_bend", "x": x, "segment": seg, "bn_policy": bn_policy,
+                "midpoint_train_error": res.train_error, **extra,
+                **{f"{k}_error": v.error for k, v in point.items()},
+                **{f"{k}_loss": v.loss for k, v in point.items()},
+            }
+            for x, seg, point in zip(positions, segments, scores)
+        ]  # fmt: skip
+
+    path_rows: list[dict[str, Any]] = []
+    distance_rows: list[dict[str, Any]] = []
+    a, b = left.state_dict(), right.state_dict()
+    if binary.is_binary(left):
+        keys = binary.binary_keys(left)
+        ends = {"random": (a, b), "random_aligned": (a, binary.align_binary(left, right).state_dict())}
+        for variant, (end_a, end_b) in ends.items():
+            m0 = binary.equal_distance_midpoint(end_a, end_b, keys, derive("midpoint", pair, variant, seed))
+            res, m = trained(m0, variant)
+            for order in range(n_orders):
+                points, positions, segments = binary.random_bend_path(
+                    end_a, m, end_b, keys, n_points, seed * 1000 + 2 * order
+                )
+                path_rows += rows(variant, points, positions, segments, res, order=order)
+            for between, end in {"left_midpoint": end_a, "right_midpoint": end_b}.items():
+                distance = binary.hamming_distance(end, m, keys)
+                distance_rows.append({"between": between, "variant": variant, "representation": "hamming",
+                                      "distance": distance})  # fmt: skip
+        return path_rows, distance_rows
+    if left_n is None or right_n is None:
+        raise ValueError("single_bends: a continuous pair needs its normalized checkpoints")
+    s = symmetry.structure(left)
+    an, bn = left_n.state_dict(), right_n.state_dict()
+    ends = aligned_ends(a, b, an, bn, s)
+    inits = initial_midpoints(ends, s)
+    for variant in variants:
+        res, m = trained(inits[variant], variant)
+        end_a, end_b = ends[variant]
+        points, positions, segments = bend_path(variant, end_a, m, end_b, xs, s)
+        bend = rows(variant, points, positions, segments, res)
+        path_rows += bend
+        m_n = symmetry.normalize_state(m, s)
+        for between, (e, e_n) in {"left_midpoint": (a, an), "right_midpoint": (b, bn)}.items():
+            for rep, d in representation_distances(e, m, e_n, m_n, s).items():
+                distance_rows.append({"between": between, "variant": variant, "representation": rep,
+                                      "distance": d})  # fmt: skip
+        log(f"{variant}: single-bend barrier {100 * max(r['train_error'] for r in bend):.2f}%")
+    return path_rows, distance_rows

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,15 +27,20 @@ __all__ = [
     "SAMPLER_LETTER",
     "SAMPLER_ORDER",
     "TRIPLET_COLUMNS",
+    "ModelBlock",
     "ModelPlan",
     "Pair",
     "Triplet",
+    "blocks_of",
     "experiment_name",
+    "measure_blocks",
+    "model_groups",
     "models",
     "pair_blocks",
     "pairs",
     "per_type",
     "spread_per_type",
+    "train_blocks",
     "triplets",
 ]
 
@@ -96,6 +102,22 @@ class ModelPlan:
         """The seed every draw of this model derives from: ``seeds.model_seed(experiment, sampler, seed)``,
         so that no two models of a study share an initialization or a minibatch order."""
         return model_seed(self.experiment, self.sampler, self.seed)
+
+
+@dataclass(frozen=True)
+class ModelBlock:
+    """Models whose per-model work one job does: a block of one (experiment, sampler) group for training
+    (``group`` = ``{experiment}-{sampler}``, the plan file's name), of one experiment for the measurements."""
+
+    block_id: str
+    experiment: str
+    group: str
+    models: tuple[str, ...]
+
+    @property
+    def rule_id(self) -> str:
+        """The block id as a Snakemake rule name can carry it (letters, digits, underscores)."""
+        return re.sub(r"\W", "_", self.block_id)
 
 
 @dataclass(frozen=True)
@@ -164,6 +186,49 @@ def models(config: dict[str, Any]) -> dict[str, ModelPlan]:
     return out
 
 
+def model_groups(config: dict[str, Any]) -> dict[str, list[ModelPlan]]:
+    """The models of each (experiment, sampler), by group id ``{experiment}-{sampler}``, in config order:
+    what one training plan file holds (so that changing one sampler's settings retrains only its models)."""
+    out: dict[str, list[ModelPlan]] = {}
+    for plan in models(config).values():
+        out.setdefault(f"{plan.experiment}-{plan.sampler}", []).append(plan)
+    return out
+
+
+def _cut(group: str, experiment: str, ids: list[str], size: int, suffix: str) -> dict[str, ModelBlock]:
+    return {
+        f"{group}{suffix}{i // size:03d}": ModelBlock(
+            f"{group}{suffix}{i // size:03d}", experiment, group, tuple(ids[i : i + size])
+        )
+        for i in range(0, len(ids), size)
+    }
+
+
+def train_blocks(config: dict[str, Any]) -> dict[str, ModelBlock]:
+    """The training jobs: each group cut into blocks of ``resources.models_per_job`` models,
+    ``{group}-b{index:03d}``. A block never spans two groups, so its only input is its group's plan file and
+    the block size decides nothing but how many processes do the work."""
+    size = int(config["resources"]["models_per_job"])
+    out: dict[str, ModelBlock] = {}
+    for group, plans in model_groups(config).items():
+        out |= _cut(group, plans[0].experiment, [p.model_id for p in plans], size, "-b")
+    return out
+
+
+def measure_blocks(config: dict[str, Any]) -> dict[str, ModelBlock]:
+    """The measuring jobs (local energy, Hessian trace): each experiment cut into blocks of
+    ``resources.models_per_job`` models, ``{experiment}-m{index:03d}``; their inputs are the experiment's
+    measure plan and all of its checkpoints, whatever the block."""
+    size = int(config["resources"]["models_per_job"])
+    by_exp: dict[str, list[str]] = {}
+    for plan in models(config).values():
+        by_exp.setdefault(plan.experiment, []).append(plan.model_id)
+    out: dict[str, ModelBlock] = {}
+    for exp, ids in by_exp.items():
+        out |= _cut(exp, exp, ids, size, "-m")
+    return out
+
+
 def _pair_type(a: ModelPlan, b: ModelPlan) -> str:
     return f"{SAMPLER_LETTER[a.sampler]}-{SAMPLER_LETTER[b.sampler]}"
 
@@ -199,14 +264,18 @@ def _samplers_of(pair_type: str) -> list[str]:
 
 def pair_blocks(config: dict[str, Any]) -> dict[str, list[Pair]]:
     """Pairs grouped into jobs of ``geometry.block_size``: ``{experiment}-b{index:03d} -> pairs``."""
-    size = config["geometry"]["block_size"]
+    return blocks_of(pairs(config), config["geometry"]["block_size"], "b")
+
+
+def blocks_of(some: list[Pair], size: int, tag: str) -> dict[str, list[Pair]]:
+    """``some`` pairs cut into jobs of ``size`` within each experiment: ``{experiment}-{tag}{index:03d}``."""
     blocks: dict[str, list[Pair]] = {}
     by_exp: dict[str, list[Pair]] = {}
-    for p in pairs(config):
+    for p in some:
         by_exp.setdefault(p.experiment, []).append(p)
     for exp, group in by_exp.items():
         for i in range(0, len(group), size):
-            blocks[f"{exp}-b{i // size:03d}"] = group[i : i + size]
+            blocks[f"{exp}-{tag}{i // size:03d}"] = group[i : i + size]
     return blocks
 
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-__all__ = ["SOLUTION_THRESHOLD", "barriers", "concat_csv", "models_table", "read_or_empty"]
+__all__ = ["SOLUTION_THRESHOLD", "barriers", "concat_csv", "mark_star", "models_table", "read_or_empty"]
 
 #: the paper keeps solutions with train error below 1% (App. A.1)
 SOLUTION_THRESHOLD = 0.01
@@ -42,6 +43,16 @@ def models_table(metas: Iterable[dict[str, Any]], expected: Sequence[str]) -> pd
     if missing:
         raise ValueError(f"models missing from the tables: {missing}")
     return frame
+
+
+def mark_star(local_energy: pd.DataFrame, sigma_star: float, flip_star: float) -> pd.DataFrame:
+    """The local-energy table with ``is_star``: the row of each model at which flatness is compared, σ* for
+    multiplicative noise and ε* for the sign flips of a binary network (``noise == "flips"``). Marked here,
+    not by the measuring jobs, so that changing σ* or ε* reruns the analysis only."""
+    if local_energy.empty:
+        return local_energy.assign(is_star=pd.Series(dtype=bool))
+    star = local_energy["noise"].map({"flips": flip_star}).fillna(sigma_star)
+    return local_energy.assign(is_star=np.isclose(local_energy["sigma"].astype(float), star.astype(float)))
 
 
 def concat_csv(paths: Sequence[str], columns: Sequence[str] | None = None) -> pd.DataFrame:

@@ -29,7 +29,17 @@ from toroids.models import Network, build_model
 from toroids.samplers import get_sampler
 from toroids.seeds import derive
 
-__all__ = ["TrainResult", "init_seed", "n_params", "n_replicas", "provenance", "resolve_device", "train"]
+__all__ = [
+    "CHECKPOINT_EVERY_S",
+    "TrainResult",
+    "init_seed",
+    "model_factory",
+    "n_params",
+    "n_replicas",
+    "provenance",
+    "resolve_device",
+    "train",
+]
 
 Log = Callable[[str], None]
 
@@ -67,6 +77,27 @@ def n_replicas(plan: Mapping[str, Any]) -> int:
 def init_seed(seed: int, replica: int = 0) -> int:
     """The seed of the initialization of replica ``replica`` of the model of seed ``seed``."""
     return derive(seed, "init", replica)
+
+
+def model_factory(
+    arch: str,
+    model_options: Mapping[str, Any],
+    data: Dataset,
+    seed: int,
+    init_state: Mapping[str, torch.Tensor] | None = None,
+) -> Callable[[int], Network]:
+    """``factory(replica)``: the network of replica ``replica`` (0 for single-network samplers) of the model
+    of seed ``seed``, initialized from :func:`init_seed` (or from ``init_state`` when given)."""
+
+    def factory(replica: int) -> Network:
+        net = build_model(
+            arch, data.input_shape, data.n_classes, seed=init_seed(seed, replica), **model_options
+        )
+        if init_state is not None:
+            net.load_state_dict(init_state)
+        return net
+
+    return factory
 
 
 def _git_commit() -> str:
@@ -116,6 +147,7 @@ def train(
     log: Log = print,
     chunk_size: int = 8192,
     init_state: Mapping[str, torch.Tensor] | None = None,
+    test_every: int = 1,
 ) -> TrainResult:
     """Train one model with ``sampler``; resume from ``checkpoint`` when it exists, and keep it updated.
 
@@ -125,18 +157,12 @@ def train(
     weights instead of a random initialization (e.g. the midpoint of a single-bend path). The epoch
     checkpoint is written after an epoch when at least ``checkpoint_every_s`` seconds have passed since the
     last write (0: after every epoch), and after the last epoch: a killed run loses at most that much work.
-    Raises :class:`toroids.samplers.TrainingDiverged` on a NaN/inf loss.
+    The test error of the returned network is measured after every ``test_every``-th epoch and after the
+    last (a small train set with a large test set spends most of its epoch there; the history's other
+    epochs have no ``test_error``). Raises :class:`toroids.samplers.TrainingDiverged` on a NaN/inf loss.
     """
     torch.manual_seed(seed)
-
-    def factory(replica: int) -> Network:
-        net = build_model(
-            arch, data.input_shape, data.n_classes, seed=init_seed(seed, replica), **model_options
-        )
-        if init_state is not None:
-            net.load_state_dict(init_state)
-        return net
-
+    factory = model_factory(arch, model_options, data, seed, init_state)
     cls = get_sampler(sampler)
     algo = cls(factory, data, sampler_options, epochs=epochs, batch_size=batch_size, seed=seed, device=device)
     history: list[dict[str, float]] = []
@@ -163,7 +189,7 @@ def train(
     log(
         "per epoch: running loss and running train err are means over the epoch's minibatches, each "
         "taken before its step (over every replica for rsgd); test err is the error of the network the "
-        "sampler returns, after the epoch"
+        f"sampler returns, after the epoch (every {test_every} epoch(s) and after the last)"
     )
     last_save = time.perf_counter()
     for epoch in range(start, total):
@@ -171,16 +197,18 @@ def train(
         stats = algo.train_epoch(epoch)
         if stats.get("skipped"):  # nothing was trained (adv after reaching its pre-training target)
             continue
-        stats["test_error"] = evaluate(algo.solution(), x_test, y_test, chunk_size).error
+        tested = (epoch + 1) % test_every == 0 or epoch == total - 1
+        if tested:
+            stats["test_error"] = evaluate(algo.solution(), x_test, y_test, chunk_size).error
         stats["epoch"] = epoch + 1
         stats["seconds"] = time.perf_counter() - t_epoch
         history.append(stats)
         extra = algo.describe(stats)
+        test = f"test err {100 * stats['test_error']:6.2f}%  " if tested else ""
         log(
             f"epoch {epoch + 1:4d}/{total}  running loss {stats['loss']:.4f}  "
             f"running train err {100 * stats['train_error_running']:6.2f}%  "
-            f"test err {100 * stats['test_error']:6.2f}%  {extra + '  ' if extra else ''}"
-            f"{stats['seconds']:.2f}s"
+            f"{test}{extra + '  ' if extra else ''}{stats['seconds']:.2f}s"
         )
         if ckpt is not None and (time.perf_counter() - last_save >= checkpoint_every_s or epoch == total - 1):
             save_state(ckpt, algo.state(), {"epoch": epoch, "history": history, "identity": identity})

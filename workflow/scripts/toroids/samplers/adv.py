@@ -8,14 +8,16 @@ et al.'s code (samplers digest §4.2–4.3):
    entries (channel values, not whole pixels), drawn without replacement independently per copy, set to
    the value a raw 0 takes after standardization (−μ_c/σ_c, :attr:`toroids.data.Dataset.raw_zero`; 0 for
    unstandardized inputs), and a label drawn uniformly from the classes, independently per copy.
-   ``zero_fraction: null`` (the default) is ζ = 0.1 for continuous networks and ζ = 0 for binary ones: the
-   paper's binary ADV randomizes labels only (§5.3). Labels and masks come from a generator seeded by
-   ``derive(seed, "confusion")``; the minibatch order of pre-training epoch e from stream ``"pretrain"``.
+   ``zero_fraction: null`` (the default) is ζ = 0.1 for continuous networks on standardized images and
+   ζ = 0 for binary networks and the teacher data: the paper's binary ADV randomizes labels only (§5.3).
+   Labels and masks come from a generator seeded by ``derive(seed, "confusion")``; the minibatch order of
+   pre-training epoch e from stream ``"pretrain"``.
    Optimizer: SGD with momentum ``pretrain_momentum`` (0), no weight decay, lr ``pretrain_lr`` (0.1)
    multiplied by ``pretrain_lr_factor`` (0.1) at each epoch of ``pretrain_milestones`` ([150, 250]).
-   After every pre-training epoch the accuracy on the noisy copies' random labels is measured (eval mode,
-   all copies); pre-training stops once it reaches ``pretrain_target`` (0.99; null: run every epoch), and
-   after ``pretrain_epochs`` (350) at the latest. The remaining pre-training epochs are then skipped:
+   After every pre-training epoch (Liu et al. check every 25) the accuracy on the noisy copies' random
+   labels is measured (eval mode, all copies); pre-training stops once it reaches ``pretrain_target``
+   (0.99; null: run every epoch), and after ``pretrain_epochs`` (350) at the latest. The remaining
+   pre-training epochs are then skipped:
    :meth:`train_epoch` returns ``{"skipped": 1.0}`` without training, and the train loop neither logs nor
    records them. :meth:`summary` says whether the target was reached.
 2. Main phase: vanilla SGD on the clean train set from the pre-trained weights (nothing re-initialized), lr
@@ -75,8 +77,9 @@ class ADV(SGD):
         o = self.options
         if isinstance(o["R"], bool) or not isinstance(o["R"], int) or o["R"] < 1:
             raise ValueError(f"adv: R must be an integer ≥ 1, got {o['R']!r}")
-        if o["zero_fraction"] is None:
-            o["zero_fraction"] = 0.0 if is_binary(self.model) else CONTINUOUS_ZERO_FRACTION
+        if o["zero_fraction"] is None:  # pixels of images, for a continuous network; labels only otherwise
+            images = self.data.raw_zero is not None
+            o["zero_fraction"] = CONTINUOUS_ZERO_FRACTION if images and not is_binary(self.model) else 0.0
         if not 0 <= o["zero_fraction"] < 1:
             raise ValueError(f"adv: zero_fraction must be null or in [0, 1), got {o['zero_fraction']!r}")
         if o["pretrain_target"] is not None and not 0 < o["pretrain_target"] <= 1:

@@ -28,7 +28,9 @@ Returned network (``returns``): ``center`` (default) is a separate network whose
 buffers (BN running mean/var) are the replica means; integer buffers (BN ``num_batches_tracked``) are
 replica 0's. In binary layers the centre is the centre of the *binarized* replicas, as in Baldassi et al.'s
 binary committee-machine code: its latent weights are mean_a sign(w_a), whose sign is the majority vote of
-the replicas' binary weights (an even tie gives 0, i.e. +1). The centre of the latent weights instead,
+the replicas' binary weights (an even tie gives 0, i.e. +1), and its BatchNorm running statistics are
+recomputed on the train data (one pass, momentum None): the replicas' mean statistics belong to no network
+the vote produced. The centre of the latent weights instead,
 sign(mean_a w_a), is a configuration no replica trained: it weights each sign by a magnitude that the
 binary network never computes with, and was measured not to be a solution when the replicas were
 (1.65 % train error against replicas at 0.22 %). ``replica`` returns (a copy of) replica 0.
@@ -61,7 +63,7 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 from toroids.binary import binarize, binary_keys
-from toroids.evaluate import evaluate
+from toroids.evaluate import evaluate, recompute_bn_stats
 from toroids.models import Network
 from toroids.samplers.base import (
     Sampler,
@@ -116,6 +118,7 @@ class RSGD(Sampler):
         for p in self.out.parameters():
             p.grad = None
         self.vote_slices = self._binary_slices()
+        self.has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.out.modules())
         self.steps_per_epoch = math.ceil(len(self.y_train) / self.batch_size)
         if o["stacked"]:
             self._setup_stacked()
@@ -321,6 +324,10 @@ class RSGD(Sampler):
             for name, buf in self.out.named_buffers():
                 values = [bufs[name] for bufs in self.rep_buffers]
                 buf.copy_(torch.stack(values).mean(0) if buf.is_floating_point() else values[0])
+            if self.vote_slices and self.has_bn:
+                # the replicas' mean statistics belong to no replica of a voted network: its own, from
+                # one pass over the train data
+                self.out.load_state_dict(recompute_bn_stats(self.out, self.out.state_dict(), self.x_train))
         else:
             self.out_flat.copy_(self.flat[0])
             for name, buf in self.out.named_buffers():
@@ -339,6 +346,9 @@ class RSGD(Sampler):
             "replica_train_errors": [evaluate(r, self.x_train, self.y_train).error for r in self.replicas],
             "sq_distance": float(((self.flat - self.flat.mean(0)) ** 2).sum(1).mean()),
         }
+        if self.has_bn:
+            voted = self.vote_slices and self.options["returns"] == "center"
+            out["bn_statistics"] = "recomputed on the train data" if voted else "mean of the replicas'"
         if self.vote_slices:
             self.solution()  # out_flat up to date
             signs = torch.cat([binarize(self.flat[:, c]) for c in self.vote_slices], 1)  # (y, binary weights)
