@@ -114,7 +114,7 @@ def run_part(part: str, args: argparse.Namespace) -> Any:
 def _fmt(value: float, kind: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
-    return {"pct": f"{100 * value:+.1f}%", "x": f"{value:.1f}x", "frac": f"{100 * value:.0f}%"}.get(
+    return {"pct": f"{100 * value:+.1f}%", "x": f"{value:.2f}x", "frac": f"{100 * value:.0f}%"}.get(
         kind, f"{value:.2f}"
     )
 
