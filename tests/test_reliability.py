@@ -199,10 +199,10 @@ def test_training_killed_by_sigkill_resumes_bitwise(tmp_path, reference):
     assert_same_tensors(tensors, ref, "resumed vs uninterrupted")
 
 
-@pytest.mark.workflow
-def test_snakemake_killed_mid_training_resumes_bitwise(tmp_path, reference):
-    """SIGKILL to Snakemake's whole process group (the job included); --unlock, --rerun-incomplete."""
-    ref, _ = reference
+def kill_snakemake_mid_training(tmp_path, seeds, checkpoint_of, models_per_job=1):
+    """Start Snakemake on the RESUME training of ``seeds`` (study ``rk``), SIGKILL its whole process group
+    (the job included) once model ``checkpoint_of``'s epoch checkpoint records epoch 3, then --unlock.
+    Returns (the models' folder, the targets, the epoch it was killed at)."""
     config = {
         "study": "rk",
         "threads": 1,
@@ -213,28 +213,38 @@ def test_snakemake_killed_mid_training_resumes_bitwise(tmp_path, reference):
                 "dataset": "digits",
                 "model": {"widths": RESUME["widths"]},
                 "samplers": ["sgd"],
-                "seeds": [RESUME["seed"]],
+                "seeds": list(seeds),
             }
         ],
         "training": {"epochs": RESUME["epochs"], "batch_size": RESUME["batch_size"]},
+        "resources": {"models_per_job": models_per_job},
     }
     cfg = tmp_path / "config.yaml"
     cfg.write_text(yaml.safe_dump(config))
-    model = tmp_path / "results" / "rk" / "models" / "mlp-digits-sgd-s0"
-    target = ["results/rk/models/mlp-digits-sgd-s0/final.safetensors"]
+    models = tmp_path / "results" / "rk" / "models"
+    target = [f"results/rk/models/mlp-digits-sgd-s{s}/final.safetensors" for s in seeds]
     cmd = [*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(cfg), "--cores", "1", *target]
     with open(tmp_path / "killed.log", "w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=_env())
         try:
-            killed_at = wait_for_epoch(model / "epoch_checkpoint.safetensors", 3, proc)
+            killed_at = wait_for_epoch(models / checkpoint_of / "epoch_checkpoint.safetensors", 3, proc)
             os.killpg(proc.pid, signal.SIGKILL)  # the job runs in Snakemake's process group
             proc.wait(timeout=30)
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
-    assert not (model / "final.safetensors").exists() and not (model / "meta.json").exists()
     unlock = snakemake(["--unlock"], tmp_path)
     assert unlock.returncode == 0, unlock.stderr[-2000:]
+    return models, target, killed_at
+
+
+@pytest.mark.workflow
+def test_snakemake_killed_mid_training_resumes_bitwise(tmp_path, reference):
+    """SIGKILL to Snakemake's whole process group (the job included); --unlock, --rerun-incomplete."""
+    ref, _ = reference
+    models, target, killed_at = kill_snakemake_mid_training(tmp_path, [RESUME["seed"]], "mlp-digits-sgd-s0")
+    model = models / "mlp-digits-sgd-s0"
+    assert not (model / "final.safetensors").exists() and not (model / "meta.json").exists()
     again = snakemake(["--cores", "1", "--rerun-incomplete", *target], tmp_path)
     assert again.returncode == 0, again.stderr[-4000:]
     meta = json.loads((model / "meta.json").read_text())
@@ -242,6 +252,22 @@ def test_snakemake_killed_mid_training_resumes_bitwise(tmp_path, reference):
     assert len(meta["history"]) == RESUME["epochs"]
     assert not (model / "epoch_checkpoint.safetensors").exists()
     assert_same_tensors(load_state(model / "final.safetensors")[0], ref, "Snakemake-resumed vs uninterrupted")
+
+
+@pytest.mark.workflow
+def test_a_block_killed_midway_keeps_the_models_it_completed(tmp_path, reference):
+    """Two models in one training job; Snakemake killed while the second trains: on the rerun the first is
+    not trained again (it resumes after its last epoch) and both end as uninterrupted runs."""
+    models, target, _ = kill_snakemake_mid_training(tmp_path, [0, 1], "mlp-digits-sgd-s1", models_per_job=2)
+    first = models / "mlp-digits-sgd-s0"
+    assert (first / "epoch_checkpoint.safetensors").exists()  # kept until the block is done
+    again = snakemake(["--cores", "1", "--rerun-incomplete", *target], tmp_path)
+    assert again.returncode == 0, again.stderr[-4000:]
+    meta = [json.loads((models / f"mlp-digits-sgd-s{s}" / "meta.json").read_text()) for s in (0, 1)]
+    assert meta[0]["resumed_from_epoch"] == RESUME["epochs"] - 1  # nothing left to train
+    assert meta[1]["resumed_from_epoch"] >= 3
+    assert_same_tensors(load_state(first / "final.safetensors")[0], reference[0], "completed, then resumed")
+    assert not list(models.rglob("epoch_checkpoint.safetensors"))
 
 
 # --------------------------------------------------------------------------------------- determinism
@@ -407,52 +433,6 @@ def test_changing_the_block_size_reruns_nothing(study):
         assert out.returncode == 0, out.stderr[-3000:]
         assert "Nothing to be done" in out.stdout + out.stderr, (size, out.stdout[-3000:])
     snakemake(["-n", "--cores", "2", *TABLES], study, REL)  # leave the fixture's config as it was
-
-
-@pytest.mark.workflow
-def test_a_block_killed_midway_keeps_the_models_it_completed(tmp_path, reference):
-    """Two models in one training job; Snakemake killed while the second trains: on the rerun the first is
-    not trained again (it resumes after its last epoch) and both end as uninterrupted runs."""
-    config = {
-        "study": "rk",
-        "threads": 1,
-        "device": "cpu",
-        "experiments": [
-            {
-                "arch": "mlp",
-                "dataset": "digits",
-                "model": {"widths": RESUME["widths"]},
-                "samplers": ["sgd"],
-                "seeds": [0, 1],
-            }
-        ],
-        "training": {"epochs": RESUME["epochs"], "batch_size": RESUME["batch_size"]},
-        "resources": {"models_per_job": 2},
-    }
-    cfg = tmp_path / "config.yaml"
-    cfg.write_text(yaml.safe_dump(config))
-    models = tmp_path / "results" / "rk" / "models"
-    target = [f"results/rk/models/mlp-digits-sgd-s{s}/final.safetensors" for s in (0, 1)]
-    cmd = [*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(cfg), "--cores", "1", *target]
-    with open(tmp_path / "killed.log", "w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=_env())
-        try:
-            wait_for_epoch(models / "mlp-digits-sgd-s1" / "epoch_checkpoint.safetensors", 3, proc)
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-    first = models / "mlp-digits-sgd-s0"
-    assert (first / "epoch_checkpoint.safetensors").exists()  # kept until the block is done
-    assert snakemake(["--unlock"], tmp_path).returncode == 0
-    again = snakemake(["--cores", "1", "--rerun-incomplete", *target], tmp_path)
-    assert again.returncode == 0, again.stderr[-4000:]
-    meta = [json.loads((models / f"mlp-digits-sgd-s{s}" / "meta.json").read_text()) for s in (0, 1)]
-    assert meta[0]["resumed_from_epoch"] == RESUME["epochs"] - 1  # nothing left to train
-    assert meta[1]["resumed_from_epoch"] >= 3
-    assert_same_tensors(load_state(first / "final.safetensors")[0], reference[0], "completed, then resumed")
-    assert not list(models.rglob("epoch_checkpoint.safetensors"))
 
 
 # ------------------------------------------------------------------------------- checkpoints, in-process

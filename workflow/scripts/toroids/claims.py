@@ -317,6 +317,15 @@ def _sampler_ranking(st: Study, experiments: Sequence[str], column: str, what: s
     return Part(f"{what} ranking rsgd ≻ sgd ≻ adv", comps, missing="fewer than 2 of rsgd, sgd, adv")
 
 
+def _flatness_parts(st: Study, experiments: Sequence[str], what: str) -> list[Part]:
+    """Claim 1's statement: the flatness ranking, the test-error ranking, and flatter ⇒ better."""
+    return [
+        _sampler_ranking(st, experiments, "delta", what),
+        _sampler_ranking(st, experiments, "test_error", "test error"),
+        _correlation(st, experiments, what),
+    ]
+
+
 def _correlation(st: Study, experiments: Sequence[str], what: str) -> Part:
     comps = []
     for exp in experiments:
@@ -602,11 +611,7 @@ def claims_table(
             f"per continuous experiment: δE(σ* = {sigma_star:g}) and test error of consecutive samplers "
             "(sharper − flatter > 0), and Spearman ρ(δE(σ*), test error) > 0 over the solutions",
             "continuous",
-            lambda s, e: [
-                _sampler_ranking(s, e, "delta", "δE(σ*)"),
-                _sampler_ranking(s, e, "test_error", "test error"),
-                _correlation(s, e, "δE(σ*)"),
-            ],
+            lambda s, e: _flatness_parts(s, e, "δE(σ*)"),
         ),
         Claim(
             "claim_2",
@@ -649,12 +654,7 @@ def claims_table(
             f"claim 1's comparisons on the binary experiments at ε* = {eps:g}, and the aligned random-path "
             "barrier of each pair type minus those of the level below",
             "binary",
-            lambda s, e: [
-                _sampler_ranking(s, e, "delta", "δE(ε*)"),
-                _sampler_ranking(s, e, "test_error", "test error"),
-                _correlation(s, e, "δE(ε*)"),
-                _binary_path_part(s, e),
-            ],
+            lambda s, e: [*_flatness_parts(s, e, "δE(ε*)"), _binary_path_part(s, e)],
         ),
         Claim(
             "claim_4_shallow",

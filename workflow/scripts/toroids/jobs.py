@@ -7,9 +7,9 @@ import datetime as _dt
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
 import pandas as pd
 
@@ -18,7 +18,7 @@ from toroids.files import atomic_write_text
 if TYPE_CHECKING:
     from toroids.data import Dataset
 
-__all__ = ["block_models", "load_data", "load_splits", "model_log", "operational", "start", "write_csv"]
+__all__ = ["Block", "block", "load_data", "load_splits", "model_log", "operational", "start", "write_csv"]
 
 Log = Callable[[str], None]
 
@@ -62,9 +62,31 @@ def model_log(path: str | os.PathLike[str], model_id: str) -> Iterator[Log]:
         yield _logger(stream, f"{model_id} ")
 
 
-def block_models(paths: Iterable[str], name: str) -> list[str]:
-    """The model ids of a block job, from its outputs ``…/models/{model_id}/{name}``, in order."""
-    return [Path(p).parent.name for p in paths if Path(p).name == name]
+class Block(NamedTuple):
+    """What a block job (``train_*``, ``measure_*``) knows about itself."""
+
+    log: Log  # the job's own lines (stderr)
+    ops: dict[str, Any]  # :func:`operational`
+    models: list[str]  # its model ids, in order
+    folders: dict[str, Path]  # model id → its folder, results/{study}/models/{model_id}
+    logs: dict[str, str]  # model id → its log file
+
+    def model_log(self, model_id: str) -> AbstractContextManager[Log]:
+        return model_log(self.logs[model_id], model_id)
+
+
+def block(snakemake: Any, name: str) -> Block:
+    """Start a block job whose outputs include ``…/models/{model_id}/{name}`` for each of its models (in
+    order) and whose ``log:`` files are ``…/{model_id}.log``."""
+    log = start(snakemake, own_log=False)
+    folders = [Path(p).parent for p in snakemake.output if Path(p).name == name]
+    return Block(
+        log,
+        operational(snakemake.config),
+        [f.name for f in folders],
+        {f.name: f for f in folders},
+        {Path(p).stem: p for p in snakemake.log},
+    )
 
 
 def operational(config: Mapping[str, Any]) -> dict[str, Any]:
