@@ -5,12 +5,18 @@
 #   snakemake --report results/report.html         the HTML report
 
 
+from pathlib import Path
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The default study when no --configfile is given. A study file is complete on its own over the schema's
+# defaults: it is never merged over the default study, so it means the same from any folder.
+if not config:
+
+    configfile: Path(workflow.basedir) / "config" / "config.yaml"
 
 
 report: "report/workflow.rst"

@@ -14,7 +14,13 @@ from toroids.figures import (
     figure_index,
     select_all as select_figures,
 )  # noqa: E402
-from toroids.config import ConfigError, load_schema, validate_config  # noqa: E402
+from toroids.config import (
+    ConfigError,
+    config_warnings,
+    load_schema,
+    validate_config,
+    without_operational,
+)  # noqa: E402
 
 try:
     config.update(
@@ -25,6 +31,8 @@ try:
     )
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
+for _warning in config_warnings(config):
+    print(f"toroids: warning: {_warning}", file=sys.stderr)
 
 RESULTS = f"results/{config['study']}"
 # GPUs per network job: the rules declare them so that the same rule runs locally (--resources gpu=N) and
@@ -160,10 +168,42 @@ def measure_inputs(experiment):
     }
 
 
-def data_params(model_id):
-    """What a job needs to load the data of a model: the data set, its options, the root, the download flag."""
+def data_spec(model_id):
+    """The data set of a model and its options: what its results depend on. Where the files are (data.root)
+    and whether to download them are operational, read by the job (toroids.jobs.operational)."""
     plan = MODELS[model_id]
-    return {"name": plan.dataset, "options": plan.data_options, **config["data"]}
+    return {"name": plan.dataset, "options": plan.data_options}
+
+
+def bn_policy(model_id):
+    """evaluate.bn_policy for a network with BatchNorm; for one without, the no-op 'interpolate' (so that
+    the setting reruns only the jobs it changes)."""
+    has_bn = study.has_batchnorm(MODELS[model_id])
+    return config["evaluate"]["bn_policy"] if has_bn else "interpolate"
+
+
+def geometry_settings(model_id):
+    """The geometry keys a pair job reads; n_orders (random flip orders) only for binary networks."""
+    keys = ["n_points", "pair_seed", "test_along_paths"]
+    if model_id not in CONTINUOUS:
+        keys.append("n_orders")
+    return {k: config["geometry"][k] for k in keys}
+
+
+def midpoint_settings(model_id):
+    """The midpoint keys a single-bend job reads: a binary bend trains like the experiment's SGD solutions
+    (its options and epochs), a continuous one with the midpoints section's SGD (paper §4.1)."""
+    cfg = config["midpoints"]
+    if model_id in CONTINUOUS:
+        keys = ("variants", "epochs", "batch_size", "lr", "momentum", "nesterov", "seed")
+        return {k: cfg[k] for k in keys}
+    plan = MODELS[model_id]
+    return {
+        "batch_size": cfg["batch_size"],
+        "seed": cfg["seed"],
+        "sgd": plan.sgd_options,
+        "epochs": plan.training["epochs"],
+    }
 
 
 def block_pairs(wildcards):
@@ -247,5 +287,3 @@ def triplet_params(wildcards):
     }
 
 
-def block_data(wildcards):
-    return data_params(BLOCKS[wildcards.block][0].left)

@@ -59,6 +59,7 @@ rule study_config:
     conda:
         "../envs/plot.yaml"
     params:
-        config=config,
+        # the operational settings are not params (they would rerun this rule): the script adds them
+        config=without_operational(config),
     script:
         "../workflow/scripts/study_config.py"

@@ -15,10 +15,9 @@ rule pair_block:
         runtime=config["resources"]["runtime"],
     params:
         pairs=block_pairs,
-        data=block_data,
-        geometry=config["geometry"],
-        evaluate=config["evaluate"],
-        device=config["device"],
+        data=lambda w: data_spec(BLOCKS[w.block][0].left),
+        geometry=lambda w: geometry_settings(BLOCKS[w.block][0].left),
+        bn_policy=lambda w: bn_policy(BLOCKS[w.block][0].left),
     script:
         "../workflow/scripts/pair_block.py"
 
@@ -42,17 +41,10 @@ rule midpoint:
         runtime=config["resources"]["runtime"],
     params:
         pairs=lambda w: [pair_params(p) for p in MIDPOINT_BLOCKS[w.block]],
-        data=lambda w: data_params(MIDPOINT_BLOCKS[w.block][0].left),
-        midpoint=config["midpoints"],
-        binary_sgd=lambda w: MODELS[MIDPOINT_BLOCKS[w.block][0].left].sgd_options,
-        binary_epochs=lambda w: MODELS[MIDPOINT_BLOCKS[w.block][0].left].training[
-            "epochs"
-        ],
-        n_orders=config["geometry"]["n_orders"],
-        n_points=config["geometry"]["n_points"],
-        test_along_paths=config["geometry"]["test_along_paths"],
-        evaluate=config["evaluate"],
-        device=config["device"],
+        data=lambda w: data_spec(MIDPOINT_BLOCKS[w.block][0].left),
+        midpoint=lambda w: midpoint_settings(MIDPOINT_BLOCKS[w.block][0].left),
+        geometry=lambda w: geometry_settings(MIDPOINT_BLOCKS[w.block][0].left),
+        bn_policy=lambda w: bn_policy(MIDPOINT_BLOCKS[w.block][0].left),
     script:
         "../workflow/scripts/midpoint.py"
 
@@ -75,10 +67,9 @@ rule section:
         runtime=config["resources"]["runtime"],
     params:
         pair=lambda w: pair_params(SECTION_PAIRS[w.pair]),
-        data=lambda w: data_params(SECTION_PAIRS[w.pair].left),
-        sections=config["sections"],
-        evaluate=config["evaluate"],
-        device=config["device"],
+        data=lambda w: data_spec(SECTION_PAIRS[w.pair].left),
+        sections={k: config["sections"][k] for k in ("resolution", "margin", "representations")},
+        bn_policy=lambda w: bn_policy(SECTION_PAIRS[w.pair].left),
     script:
         "../workflow/scripts/section.py"
 
@@ -103,9 +94,8 @@ rule triplet_section:
         runtime=config["resources"]["runtime"],
     params:
         triplet=triplet_params,
-        data=lambda w: data_params(TRIPLETS[w.triplet].models[0]),
-        sections=config["sections"],
-        evaluate=config["evaluate"],
-        device=config["device"],
+        data=lambda w: data_spec(TRIPLETS[w.triplet].models[0]),
+        sections={k: config["sections"][k] for k in ("resolution", "margin")},
+        bn_policy=lambda w: bn_policy(TRIPLETS[w.triplet].models[0]),
     script:
         "../workflow/scripts/triplet_section.py"

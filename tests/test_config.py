@@ -116,3 +116,113 @@ def test_an_experiments_training_overrides_only_what_it_names():
     )
     assert cfg["experiments"][0]["training"] == {"epochs": 5}
     assert models(cfg)["mlp-digits-sgd-s0"].training == {"epochs": 5, "batch_size": 64, "test_every": 3}
+
+
+@pytest.mark.parametrize(
+    "patch, message",
+    [
+        ({"training": {"epochs": 2.0}}, "'training.epochs': 2.0 is not an integer (write 2)"),
+        ({"geometry": {"n_points": 5.5}}, "'geometry.n_points': 5.5 is not an integer"),
+        ({"samplers": {"sgd": {"lr": float("nan")}}}, "'samplers.sgd.lr': nan is not a finite number"),
+        ({"samplers": {"rsgd": {"gmax": float("inf")}}}, "'samplers.rsgd.gmax': inf is not a finite number"),
+        ({"study": ".."}, "'study': '..' does not match"),
+        ({"study": "../x"}, "'study': '../x' does not match"),
+        ({"local_energy": {"sigmas": [0.0, 0.5, 0.5], "sigma_star": 0.5}}, "'local_energy.sigmas'"),
+        ({"local_energy": {"flip_fractions": [0.0, 0.0]}}, "'local_energy.flip_fractions'"),
+    ],
+    ids=[
+        "float epochs",
+        "fractional n_points",
+        "nan lr",
+        "inf gmax",
+        "dots",
+        "slash",
+        "sigma twice",
+        "eps twice",
+    ],
+)
+def test_values_the_schema_alone_let_through_are_refused(patch, message):
+    cfg = {
+        "study": "x",
+        "experiments": [{"arch": "mlp", "dataset": "digits", "samplers": ["sgd"], "seeds": [0]}],
+    }
+    with pytest.raises(ConfigError) as err:
+        validate_config({**cfg, **patch})
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "arch, dataset, model, message",
+    [
+        ("lenet", "digits", {}, "lenet: 8×8 images are too small for convolution 2 (5×5) (digits)"),
+        ("binary_convnet", "teacher", {}, "binary_convnet needs images (C, H, W)"),
+        ("vgg16_bn", "teacher", {}, "vgg16_bn needs images"),
+        ("binary_convnet", "digits", {}, "binary_convnet: 8×8 images are too small for convolution 2"),
+    ],
+)
+def test_an_architecture_its_data_cannot_feed_is_refused_before_any_job(arch, dataset, model, message):
+    exp = {"arch": arch, "dataset": dataset, "model": model, "samplers": ["sgd"], "seeds": [0]}
+    with pytest.raises(ConfigError) as err:
+        validate_config({"study": "x", "experiments": [exp]})
+    assert f"'experiments.0.arch': {message}" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "arch, dataset, model",
+    [
+        ("lenet", "digits", {}),
+        ("lenet", "digits", {"padding": 2, "pool": "last"}),
+        ("lenet", "mnist", {}),
+        ("lenet", "cifar10", {}),
+        ("vgg16_bn", "digits", {"width": 0.125}),
+        ("binary_convnet", "cifar10", {"fc": [7]}),
+        ("binary_convnet", "digits", {"kernel_size": 3, "channels": [4]}),
+        ("mlp", "teacher", {}),
+    ],
+)
+def test_the_architecture_check_agrees_with_building_the_network(arch, dataset, model):
+    """config.architecture_problem, torch-free, against the real network on a zero input of the shape
+    config.input_shape gives (itself checked against the loaders for the offline data sets)."""
+    import torch
+
+    from toroids.config import architecture_problem, input_shape
+    from toroids.models import build_model
+
+    shape = input_shape(dataset, {"N": 50})
+    try:
+        build_model(arch, shape, 10, seed=0, **model).eval()(torch.zeros(1, *shape))
+        builds = True
+    except RuntimeError:
+        builds = False
+    assert (architecture_problem(arch, model, shape) is None) == builds
+
+
+def test_the_data_shapes_the_check_assumes_are_the_loaders():
+    from toroids.config import input_shape
+    from toroids.data import load_dataset
+
+    for name, options in (("digits", {}), ("digits_parity", {}), ("teacher", {"N": 37, "D": 5, "P": 9})):
+        assert load_dataset(name, options).input_shape == input_shape(name, options), name
+
+
+def test_degenerate_settings_are_warned_about():
+    from toroids.config import config_warnings
+
+    exp = {"arch": "mlp", "dataset": "digits", "samplers": ["sgd"], "seeds": [0]}
+    cfg = validate_config({"study": "x", "experiments": [exp], "geometry": {"n_points": 2}})
+    assert any("every barrier is the worse endpoint" in w for w in config_warnings(cfg))
+    assert config_warnings(validate_config({"study": "x", "experiments": [exp]})) == []
+
+
+def test_a_yaml_error_names_the_file_and_line(tmp_path):
+    import subprocess
+    import sys
+
+    bad = tmp_path / "study.yaml"
+    bad.write_text("study: x\nexperiments:\n  - arch: mlp\n   dataset: digits\n")
+    out = subprocess.run([sys.executable, "-m", "toroids.config", str(bad)], capture_output=True, text=True)
+    assert out.returncode == 1 and f"{bad}:4:4: not valid YAML" in out.stdout
+    good = tmp_path / "good.yaml"
+    good.write_text("study: x\nexperiments:\n  - {arch: mlp, dataset: digits, samplers: [sgd], seeds: [0]}\n")
+    out = subprocess.run([sys.executable, "-m", "toroids.config", str(good)], capture_output=True, text=True)
+    assert out.returncode == 0 and "valid (1 experiments" in out.stdout

@@ -10,6 +10,7 @@ import copy
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -408,6 +409,7 @@ def test_bad_checkpoint_stops_its_consumer_and_a_rerun_completes(tmp_path, study
     text = out.stderr + out.stdout
     assert f"{trunc}: " in text and "truncated" in text, text[-3000:]
     assert f"{pickled}: looks like a pickle" in text, text[-3000:]
+    assert f"snakemake --cores all --force {trunc}" in text  # how to make it again
     for rel in normalized:
         assert not (work / rel).exists(), rel
     assert not tmp_files(work / "results")
@@ -424,15 +426,62 @@ def test_bad_checkpoint_stops_its_consumer_and_a_rerun_completes(tmp_path, study
     assert not tmp_files(work / "results")
 
 
-@pytest.mark.workflow
-def test_changing_the_block_size_reruns_nothing(study):
-    """models_per_job only decides how many processes do the work: a finished study has nothing to do."""
-    for size in (2, 5):
-        cfg = {**REL, "resources": {"models_per_job": size}}
-        out = snakemake(["-n", "--cores", "2", *TABLES], study, cfg)
+def _patched(patch):
+    """REL with ``patch`` merged in, one level deep."""
+    out = {**REL}
+    for key, value in patch.items():
+        nested = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = {**out[key], **value} if nested else value
+    return out
+
+
+def would_run(study, patch):
+    """The rules a dry run of REL with ``patch`` would run on the finished study ``study`` (empty: nothing to
+    be done); the fixture's config is written back afterwards."""
+    try:
+        out = snakemake(["-n", "--quiet", "rules", "--cores", "2", *TABLES], study, _patched(patch))
         assert out.returncode == 0, out.stderr[-3000:]
-        assert "Nothing to be done" in out.stdout + out.stderr, (size, out.stdout[-3000:])
-    snakemake(["-n", "--cores", "2", *TABLES], study, REL)  # leave the fixture's config as it was
+        if "Nothing to be done" in out.stdout + out.stderr:
+            return set()
+        rows = re.findall(r"^(\S+)\s+(\d+)$", out.stdout, flags=re.M)
+        return {rule for rule, _ in rows if rule != "total"}
+    finally:
+        (Path(study) / "config.yaml").write_text(yaml.safe_dump(REL))
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize(
+    "patch",
+    [
+        {"resources": {"models_per_job": 2}},  # how many processes do the work
+        {"resources": {"models_per_job": 5, "mem_mb": 999, "runtime": 7}},
+        {"device": "cpu"},
+        {"threads": 2},
+        {"data": {"root": "/elsewhere", "download": True}},
+        {"evaluate": {"chunk_size": 17}},
+    ],
+    ids=["block size", "block size and resources", "device", "threads", "data root, download", "chunk size"],
+)
+def test_settings_that_change_no_result_rerun_nothing(study, patch):
+    assert would_run(study, patch) == set()
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize(
+    "patch, expected",
+    [
+        ({"local_energy": {"sigma_star": 0.0}}, {"tables", "analysis"}),  # read there, not by the measures
+        ({"local_energy": {"flip_star": 0.1, "flip_fractions": [0.0, 0.1]}}, {"tables", "analysis"}),
+        ({"geometry": {"n_orders": 3}}, set()),  # binary networks only
+        ({"evaluate": {"bn_policy": "recompute"}}, set()),  # networks with BatchNorm only
+        ({"sharpness": {"n_probes": 3}},
+         {"measure_plan", "measure_mlp_digits_m000", "measure_mlp_digits_m001", "tables", "analysis"}),
+        ({"stats": {"n_resamples": 60}}, {"analysis"}),
+    ],  # fmt: skip
+    ids=["sigma_star", "flip_star", "n_orders", "bn_policy", "n_probes", "n_resamples"],
+)
+def test_changing_a_key_reruns_only_the_rules_that_read_it(study, patch, expected):
+    assert would_run(study, patch) == expected
 
 
 # ------------------------------------------------------------------------------- checkpoints, in-process

@@ -157,3 +157,39 @@ def test_tiny_study_end_to_end(tmp_path):
     again = run(["--cores", "2", "-n"], tmp_path)
     assert "Nothing to be done" in again.stdout + again.stderr
     shutil.rmtree(tmp_path / ".snakemake", ignore_errors=True)
+
+
+@pytest.mark.workflow
+def test_a_study_file_means_the_same_from_any_folder(tmp_path):
+    """config/paper.yaml's effective config (results/paper/config.yaml) run from the repository's root and
+    from another folder: identical, and the default study's keys never leak into it."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copy2(ROOT / "Snakefile", repo / "Snakefile")
+    for part in ("rules", "config", "workflow", "envs", "report"):
+        shutil.copytree(ROOT / part, repo / part, ignore=shutil.ignore_patterns("__pycache__"))
+    paper = repo / "config" / "paper.yaml"
+    base = [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "--workflow-profile", "none"]
+    target = ["results/paper/config.yaml", "--cores", "1", "--configfile", str(paper)]
+    env = {**os.environ, "PYTHONPATH": str(repo / "workflow" / "scripts")}  # this copy's toroids
+    from_root = subprocess.run([*base, *target], cwd=repo, capture_output=True, text=True, env=env)
+    assert from_root.returncode == 0, from_root.stderr[-3000:]
+    other = tmp_path / "elsewhere"
+    from_other = subprocess.run(
+        [*base, "--directory", str(other), *target], cwd=tmp_path, capture_output=True, text=True, env=env
+    )
+    assert from_other.returncode == 0, from_other.stderr[-3000:]
+    a = (repo / "results" / "paper" / "config.yaml").read_text()
+    b = (other / "results" / "paper" / "config.yaml").read_text()
+    assert a == b
+    effective = yaml.safe_load(a)
+    assert effective["resources"]["models_per_job"] == 1  # the default study's 15 would have leaked in
+    assert "digits" not in effective["datasets"]
+    # without --configfile: the default study, from whatever folder Snakemake runs in
+    default = subprocess.run(
+        [*base, "--directory", str(tmp_path / "d"), "--cores", "1", "results/default/config.yaml"],
+        cwd=tmp_path, capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert default.returncode == 0, default.stderr[-3000:]
+    written = (tmp_path / "d" / "results" / "default" / "config.yaml").read_text()
+    assert yaml.safe_load(written)["study"] == "default"

@@ -21,6 +21,6 @@ for model_id in job.models:
             )
         except CheckpointError as exc:
             log(f"ERROR: {exc}")
-            failed.append(str(exc))
+            failed.append(f"{exc}\n    {jobs.remake_hint(str(exc))}")
 if failed:
     raise SystemExit("unreadable checkpoints:\n  " + "\n  ".join(failed))

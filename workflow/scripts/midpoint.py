@@ -10,10 +10,11 @@ from toroids.checkpoint import load_model
 from toroids.train import resolve_device
 
 log = jobs.start(snakemake)
-cfg, ev = snakemake.params.midpoint, snakemake.params.evaluate
-device = resolve_device(snakemake.params.device)
-data, splits = jobs.load_splits(snakemake.params.data, device)
-if not snakemake.params.test_along_paths:  # the paper reads the train error along paths only
+ops = jobs.operational(snakemake.config)
+cfg, geo = snakemake.params.midpoint, snakemake.params.geometry
+device = resolve_device(ops["device"])
+data, splits = jobs.load_splits({**snakemake.params.data, **ops["data"]}, device)
+if not geo["test_along_paths"]:  # the paper reads the train error along paths only
     splits = {"train": splits["train"]}
 raw = {Path(p).parent.name: p for p in snakemake.input.raw}
 normalized = {Path(p).parent.name: p for p in snakemake.input.normalized}
@@ -24,7 +25,7 @@ for i, pair in enumerate(snakemake.params.pairs, 1):
     a, b = load_model(raw[left], device), load_model(raw[right], device)
     binary_pair = left not in normalized
     # binary bends train like the experiment's SGD solutions (paper §4.2), continuous ones as §4.1
-    sgd = snakemake.params.binary_sgd if binary_pair else {k: cfg[k] for k in ("lr", "momentum", "nesterov")}
+    sgd = cfg["sgd"] if binary_pair else {k: cfg[k] for k in ("lr", "momentum", "nesterov")}
     rows, dists = midpoint.single_bends(
         a,
         b,
@@ -32,18 +33,18 @@ for i, pair in enumerate(snakemake.params.pairs, 1):
         splits,
         pair=f"{left}__{right}",
         train_options=sgd,
-        epochs=snakemake.params.binary_epochs if binary_pair else cfg["epochs"],
+        epochs=cfg["epochs"],
         batch_size=cfg["batch_size"],
         seed=cfg["seed"],
-        n_points=snakemake.params.n_points,
-        chunk_size=ev["chunk_size"],
-        bn_policy=ev["bn_policy"],
+        n_points=geo["n_points"],
+        chunk_size=ops["chunk_size"],
+        bn_policy=snakemake.params.bn_policy,
         device=device,
         log=log,
-        variants=cfg["variants"],
+        variants=cfg.get("variants", midpoint.VARIANTS),
         left_n=None if binary_pair else load_model(normalized[left], device),
         right_n=None if binary_pair else load_model(normalized[right], device),
-        n_orders=snakemake.params.n_orders,
+        n_orders=geo.get("n_orders", 0),
     )
     ids = {"pair": f"{left}__{right}", **pair}
     path_rows += [{**ids, **r} for r in rows]

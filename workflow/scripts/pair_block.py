@@ -13,9 +13,10 @@ from toroids.pairs import measure_pair
 from toroids.train import resolve_device
 
 log = jobs.start(snakemake)
-device = resolve_device(snakemake.params.device)
-geo, ev = snakemake.params.geometry, snakemake.params.evaluate
-_, splits = jobs.load_splits(snakemake.params.data, device)
+ops = jobs.operational(snakemake.config)
+device = resolve_device(ops["device"])
+geo, bn_policy, chunk = snakemake.params.geometry, snakemake.params.bn_policy, ops["chunk_size"]
+_, splits = jobs.load_splits({**snakemake.params.data, **ops["data"]}, device)
 if not geo["test_along_paths"]:  # the paper reads the train error along paths only
     splits = {"train": splits["train"]}
 raw = {Path(p).parent.name: p for p in snakemake.input.raw}
@@ -34,14 +35,12 @@ for i, pair in enumerate(snakemake.params.pairs, 1):
             geo["n_points"],
             geo["n_orders"],
             geo["pair_seed"],
-            ev["chunk_size"],
-            ev["bn_policy"],
+            chunk,
+            bn_policy,
         )
     else:
         an, bn = load_model(normalized[left], device), load_model(normalized[right], device)
-        rows, dists = measure_pair(
-            a, b, an, bn, splits, xs, chunk_size=ev["chunk_size"], bn_policy=ev["bn_policy"]
-        )
+        rows, dists = measure_pair(a, b, an, bn, splits, xs, chunk_size=chunk, bn_policy=bn_policy)
     ids = {"pair": f"{left}__{right}", **pair}
     path_rows += [{**ids, **r} for r in rows]
     distance_rows += [{**ids, **d} for d in dists]

@@ -7,9 +7,10 @@ from toroids.checkpoint import load_model
 from toroids.train import resolve_device
 
 log = jobs.start(snakemake)
-cfg, ev, pair = snakemake.params.sections, snakemake.params.evaluate, snakemake.params.pair
-device = resolve_device(snakemake.params.device)
-_, splits = jobs.load_splits(snakemake.params.data, device)
+ops = jobs.operational(snakemake.config)
+cfg, pair = snakemake.params.sections, snakemake.params.pair
+device = resolve_device(ops["device"])
+_, splits = jobs.load_splits({**snakemake.params.data, **ops["data"]}, device)
 left, right = load_model(snakemake.input.left, device), load_model(snakemake.input.right, device)
 left_n, right_n = load_model(snakemake.input.left_n, device), load_model(snakemake.input.right_n, device)
 s = symmetry.structure(left)
@@ -30,7 +31,14 @@ for rep in cfg["representations"]:
     rows += [
         {**ids, "representation": rep, **r}
         for r in sections.plane_rows(
-            left, pl, coords, alphas, betas, splits, chunk_size=ev["chunk_size"], bn_policy=ev["bn_policy"]
+            left,
+            pl,
+            coords,
+            alphas,
+            betas,
+            splits,
+            chunk_size=ops["chunk_size"],
+            bn_policy=snakemake.params.bn_policy,
         )
     ]
     # the path drawn on the section: straight lines on the raw plane, projected geodesics on the normalized

@@ -6,9 +6,10 @@ from toroids.checkpoint import load_model
 from toroids.train import resolve_device
 
 log = jobs.start(snakemake)
-cfg, ev, ids = snakemake.params.sections, snakemake.params.evaluate, snakemake.params.triplet
-device = resolve_device(snakemake.params.device)
-_, splits = jobs.load_splits(snakemake.params.data, device)
+ops = jobs.operational(snakemake.config)
+cfg, ids = snakemake.params.sections, snakemake.params.triplet
+device = resolve_device(ops["device"])
+_, splits = jobs.load_splits({**snakemake.params.data, **ops["data"]}, device)
 models = [load_model(snakemake.input[n], device) for n in sections.TRIPLET_POINTS]
 # continuous networks are aligned on their normalized checkpoints; binary ones need none
 normalized = (
@@ -23,8 +24,8 @@ rows = sections.triplet_section(
     resolution=cfg["resolution"],
     margin=cfg["margin"],
     normalized=normalized,
-    chunk_size=ev["chunk_size"],
-    bn_policy=ev["bn_policy"],
+    chunk_size=ops["chunk_size"],
+    bn_policy=snakemake.params.bn_policy,
     log=log,
 )
 frame = jobs.write_csv(snakemake.output[0], [{**ids, **r} for r in rows])

@@ -7,6 +7,7 @@ schema are filled in, so downstream code never guesses a missing value.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,17 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator, ValidationError, validators
 
-__all__ = ["ConfigError", "load_schema", "validate_config"]
+__all__ = [
+    "OPERATIONAL",
+    "ConfigError",
+    "architecture_problem",
+    "config_warnings",
+    "input_shape",
+    "load_schema",
+    "read_config_file",
+    "validate_config",
+    "without_operational",
+]
 
 SCHEMA_PATH = Path(__file__).resolve().parents[3] / "config" / "schema" / "config.schema.yaml"
 
@@ -39,7 +50,21 @@ def _with_defaults(cls: type) -> type:
     return validators.extend(cls, {"properties": properties})
 
 
-_Validator = _with_defaults(Draft202012Validator)
+def _is_integer(checker: Any, instance: Any) -> bool:
+    # JSON schema counts 2.0 as an integer; a job then gets a float where it counts (range(2.0) fails):
+    # a config's integers are written as integers
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+def _is_number(checker: Any, instance: Any) -> bool:
+    # NaN passes every bound (each comparison is false) and ∞ most: neither is a setting
+    numeric = isinstance(instance, (int, float)) and not isinstance(instance, bool)
+    return numeric and math.isfinite(instance)
+
+
+_TYPES = Draft202012Validator.TYPE_CHECKER.redefine_many({"integer": _is_integer, "number": _is_number})
+_Validator = _with_defaults(validators.extend(Draft202012Validator, type_checker=_TYPES))
+_Plain = validators.extend(Draft202012Validator, type_checker=_TYPES)
 
 
 def load_schema(path: str | Path | None = None) -> dict[str, Any]:
@@ -59,6 +84,12 @@ def _key(error: ValidationError) -> str:
 
 def _describe(error: ValidationError) -> str:
     key = _key(error)
+    value = error.instance
+    if error.validator == "type" and isinstance(value, float) and not math.isfinite(value):
+        return f"config key '{key}': {value} is not a finite number"
+    if error.validator == "type" and "integer" in str(error.validator_value) and isinstance(value, float):
+        hint = f" (write {int(value)})" if value.is_integer() else ""
+        return f"config key '{key}': {value} is not an integer{hint}"
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         return f"config key '{key}' is not allowed here; allowed keys: {', '.join(allowed)}"
@@ -83,6 +114,93 @@ VISION_FILES = {
 }
 
 
+#: the input shape of each data set, (C, H, W) or (D,): what the architecture check needs without loading
+#: anything (tests/test_config.py checks it against toroids.data)
+IMAGE_SHAPES = {
+    "digits": (1, 8, 8),
+    "digits_parity": (1, 8, 8),
+    "mnist": (1, 28, 28),
+    "mnist_parity": (1, 28, 28),
+    "fashion_mnist": (1, 28, 28),
+    "cifar10": (3, 32, 32),
+}
+#: architectures that need images, with the default options their shapes depend on (toroids.models)
+CONV_DEFAULTS = {
+    "lenet": {"channels": [20, 50], "kernel_size": 5, "padding": 0, "pool": "each"},
+    "binary_convnet": {"channels": [20, 50], "kernel_size": 5, "padding": 0, "pool": "each"},
+    "vgg16_bn": {},
+}
+
+
+def input_shape(dataset: str, data_options: Mapping[str, Any]) -> tuple[int, ...]:
+    """The shape of one input of ``dataset`` (the teacher's is (N,), N from its options)."""
+    if dataset == "teacher":
+        return (int(data_options.get("N", 1000)),)
+    return IMAGE_SHAPES[dataset]
+
+
+def architecture_problem(arch: str, options: Mapping[str, Any], shape: tuple[int, ...]) -> str | None:
+    """Why ``arch`` cannot take inputs of ``shape``, or None: the convolutional nets need images, and each
+    convolution (kernel k, padding p: size − k + 2p + 1) and 2×2 pool (size // 2) must leave ≥ 1 pixel."""
+    if arch not in CONV_DEFAULTS:
+        return None
+    if len(shape) != 3:
+        return f"{arch} needs images (C, H, W); this data set's inputs are vectors of shape {shape}"
+    if arch == "vgg16_bn":  # 3×3 convolutions with padding 1, pools skipped below 2×2
+        return None
+    o = {**CONV_DEFAULTS[arch], **options}
+    size, k, pad = min(shape[1:]), int(o["kernel_size"]), int(o.get("padding", 0))
+    channels = list(o["channels"])
+    for i in range(len(channels)):
+        size = size - k + 2 * pad + 1
+        if size < 1:
+            return f"{arch}: {shape[1]}×{shape[2]} images are too small for convolution {i + 1} ({k}×{k})"
+        if o.get("pool", "each") == "each" or i == len(channels) - 1:
+            size //= 2
+            if size < 1:
+                return (
+                    f"{arch}: {shape[1]}×{shape[2]} images are too small for the 2×2 pool after "
+                    f"convolution {i + 1}"
+                )
+    return None
+
+
+#: settings that change no result beyond floating-point rounding (where and how fast it runs): no rule
+#: takes them as params or inputs, so changing one reruns nothing; jobs read them from the config
+#: (toroids.jobs.operational)
+OPERATIONAL = (
+    ("device",),
+    ("threads",),
+    ("data", "root"),
+    ("data", "download"),
+    ("evaluate", "chunk_size"),
+    ("resources",),
+)
+
+
+def without_operational(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``config`` without the :data:`OPERATIONAL` keys: what the study's results depend on."""
+    out = copy.deepcopy(dict(config))
+    for path in OPERATIONAL:
+        node = out
+        for key in path[:-1]:
+            node = node.get(key, {})
+        node.pop(path[-1], None)
+    return out
+
+
+def config_warnings(config: Mapping[str, Any]) -> list[str]:
+    """Settings that run but measure little: printed before the DAG is built, never an error."""
+    out = []
+    if config["geometry"]["n_points"] == 2:
+        out.append(
+            "geometry.n_points: 2 evaluates the endpoints only: every barrier is the worse endpoint's error"
+        )
+    if config["local_energy"]["n_samples"] == 1 or config["local_energy"]["flip_samples"] == 1:
+        out.append("local_energy: one noise draw per level: δE has no spread (delta_std is 0)")
+    return out
+
+
 def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Return a validated deep copy of ``config`` with the schema's defaults filled in.
 
@@ -104,7 +222,7 @@ def _check_consistency(config: dict[str, Any], schema: Mapping[str, Any]) -> Non
     from toroids.study import ARCH_OPTIONS
 
     problems = []
-    root_validator = Draft202012Validator(schema)
+    root_validator = _Plain(schema)
     dataset_schemas = schema["properties"]["datasets"]["properties"]
     for i, exp in enumerate(config["experiments"]):
         sub = dataset_schemas.get(exp["dataset"])
@@ -117,6 +235,15 @@ def _check_consistency(config: dict[str, Any], schema: Mapping[str, Any]) -> Non
                 f"config key 'experiments.{i}.triplet_sections': true needs at least 3 seeds (a triplet per "
                 f"sampler), the experiment has {len(exp['seeds'])}: {exp['seeds']}; add seeds or set it false"
             )
+        problem = architecture_problem(
+            exp["arch"],
+            exp.get("model", {}),
+            input_shape(
+                exp["dataset"], {**config["datasets"].get(exp["dataset"], {}), **exp.get("data", {})}
+            ),
+        )
+        if problem:
+            problems.append(f"config key 'experiments.{i}.arch': {problem} ({exp['dataset']})")
         allowed = ARCH_OPTIONS.get(exp["arch"], ())
         for key in exp.get("model", {}):
             if key not in allowed:
@@ -157,3 +284,45 @@ def _check_consistency(config: dict[str, Any], schema: Mapping[str, Any]) -> Non
         seen[name] = i
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """A study file as a dict; a YAML error names the file, line and column (Snakemake's own message for a
+    --configfile it cannot parse names neither)."""
+    text = Path(path).read_text()
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        context = getattr(exc, "context", None)
+        raise ConfigError(f"{where}: not valid YAML: {problem}{f' ({context})' if context else ''}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a study file is a mapping of keys (study, experiments, …)")
+    return data
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m toroids.config STUDY.yaml …``: check study files as the workflow would, before a run."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("files", nargs="+")
+    args = ap.parse_args(argv)
+    status = 0
+    for f in args.files:
+        try:
+            config = validate_config(read_config_file(f))
+        except ConfigError as err:
+            print(f"{f}: {err}" if not str(err).startswith(str(f)) else str(err))
+            status = 1
+            continue
+        for warning in config_warnings(config):
+            print(f"{f}: warning: {warning}")
+        print(f"{f}: valid ({len(config['experiments'])} experiments, study {config['study']!r})")
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -18,7 +18,17 @@ from toroids.files import atomic_write_text
 if TYPE_CHECKING:
     from toroids.data import Dataset
 
-__all__ = ["Block", "block", "load_data", "load_splits", "model_log", "operational", "start", "write_csv"]
+__all__ = [
+    "Block",
+    "block",
+    "load_data",
+    "load_splits",
+    "model_log",
+    "operational",
+    "remake_hint",
+    "start",
+    "write_csv",
+]
 
 Log = Callable[[str], None]
 
@@ -40,7 +50,24 @@ def start(snakemake: Any, own_log: bool = True) -> Log:
         stream = open(snakemake.log[0], "a", buffering=1)  # noqa: SIM115 -- lives as long as the job
     log = _logger(stream)
     log(f"job {snakemake.rule}: threads={threads} pid={os.getpid()}")
+    sys.excepthook = _with_remake_hint
     return log
+
+
+def remake_hint(message: str) -> str:
+    """How to make again the checkpoint a :class:`toroids.checkpoint.CheckpointError` names (its message
+    starts with the path). Deleting the file is not enough: Snakemake sees its consumers up to date."""
+    path = message.split(": ", 1)[0]
+    return (
+        f"to make {path} again: snakemake --cores all --force {path}, then snakemake --cores all (deleting "
+        "the file is not enough: the files made from it are newer, so Snakemake would have nothing to do)"
+    )
+
+
+def _with_remake_hint(kind: type[BaseException], exc: BaseException, tb: Any) -> None:
+    sys.__excepthook__(kind, exc, tb)
+    if kind.__name__ == "CheckpointError":  # by name: the plotting env has no torch to import it from
+        print(f"toroids: {remake_hint(str(exc))}", file=sys.stderr)
 
 
 def _logger(stream: TextIO | None, prefix: str = "") -> Log:

@@ -33,6 +33,7 @@ __all__ = [
     "Triplet",
     "blocks_of",
     "experiment_name",
+    "has_batchnorm",
     "measure_blocks",
     "model_groups",
     "models",
@@ -184,6 +185,14 @@ def models(config: dict[str, Any]) -> dict[str, ModelPlan]:
                     },
                 )
     return out
+
+
+def has_batchnorm(plan: ModelPlan) -> bool:
+    """Whether the model's architecture has BatchNorm layers (VGG16-BN; the binary MLP and ConvNet unless
+    ``batchnorm: false``), decided from the plan, without building the network."""
+    if plan.arch == "vgg16_bn":
+        return True
+    return plan.arch in ("binary_mlp", "binary_convnet") and bool(plan.model_options.get("batchnorm", True))
 
 
 def model_groups(config: dict[str, Any]) -> dict[str, list[ModelPlan]]:
