@@ -170,7 +170,8 @@ def measure_inputs(experiment):
 
 def data_spec(model_id):
     """The data set of a model and its options: what its results depend on. Where the files are (data.root)
-    and whether to download them are operational, read by the job (toroids.jobs.operational)."""
+    and whether to download them are operational, read by the job (toroids.jobs.operational).
+    """
     plan = MODELS[model_id]
     return {"name": plan.dataset, "options": plan.data_options}
 
@@ -192,10 +193,19 @@ def geometry_settings(model_id):
 
 def midpoint_settings(model_id):
     """The midpoint keys a single-bend job reads: a binary bend trains like the experiment's SGD solutions
-    (its options and epochs), a continuous one with the midpoints section's SGD (paper §4.1)."""
+    (its options and epochs), a continuous one with the midpoints section's SGD (paper §4.1).
+    """
     cfg = config["midpoints"]
     if model_id in CONTINUOUS:
-        keys = ("variants", "epochs", "batch_size", "lr", "momentum", "nesterov", "seed")
+        keys = (
+            "variants",
+            "epochs",
+            "batch_size",
+            "lr",
+            "momentum",
+            "nesterov",
+            "seed",
+        )
         return {k: cfg[k] for k in keys}
     plan = MODELS[model_id]
     return {
@@ -285,5 +295,3 @@ def triplet_params(wildcards):
         "sampler": t.sampler,
         **dict(zip("abc", t.models)),
     }
-
-

@@ -68,7 +68,10 @@ rule section:
     params:
         pair=lambda w: pair_params(SECTION_PAIRS[w.pair]),
         data=lambda w: data_spec(SECTION_PAIRS[w.pair].left),
-        sections={k: config["sections"][k] for k in ("resolution", "margin", "representations")},
+        sections={
+            k: config["sections"][k]
+            for k in ("resolution", "margin", "representations")
+        },
         bn_policy=lambda w: bn_policy(SECTION_PAIRS[w.pair].left),
     script:
         "../workflow/scripts/section.py"
