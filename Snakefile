@@ -12,9 +12,10 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-# The default study when no --configfile is given. A study file is complete on its own over the schema's
-# defaults: it is never merged over the default study, so it means the same from any folder.
-if not config:
+# The default study when no --configfile is given (--config KEY=VALUE then overrides its keys). A study
+# file is complete on its own over the schema's defaults: it is never merged over the default study, so
+# it means the same from any folder.
+if not workflow.overwrite_configfiles:
 
     configfile: Path(workflow.basedir) / "config" / "config.yaml"
 

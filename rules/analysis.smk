@@ -54,6 +54,6 @@ rule analysis:
     params:
         sigma_star=config["local_energy"]["sigma_star"],
         flip_star=config["local_energy"]["flip_star"],
-        stats=config["stats"],
+        stats=canonical(config["stats"]),
     script:
         "../workflow/scripts/analysis.py"

@@ -1,5 +1,6 @@
 # Helpers only: config validation, the study plan, path builders. No rules here.
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -18,11 +19,17 @@ from toroids.config import (
     ConfigError,
     config_warnings,
     load_schema,
+    read_config_file,
     validate_config,
     without_operational,
 )  # noqa: E402
 
 try:
+    # Snakemake's reading of a study file keeps the last of a key given twice: refuse it, naming the line
+    for _file in workflow.overwrite_configfiles or [
+        Path(workflow.basedir) / "config" / "config.yaml"
+    ]:
+        read_config_file(_file)
     config.update(
         validate_config(
             config,
@@ -33,8 +40,24 @@ except ConfigError as err:
     raise WorkflowError(str(err)) from None
 for _warning in config_warnings(config):
     print(f"toroids: warning: {_warning}", file=sys.stderr)
+# The study's config files, for the commands the jobs' messages suggest (an environment variable, which the
+# jobs inherit, not a param: it changes no result). Set, never read here: envvars (which asserts that the
+# user set a variable) does not apply.
+os.environ.update(
+    TOROIDS_CONFIGFILES=" ".join(str(f) for f in workflow.overwrite_configfiles or ())
+)
 
 RESULTS = f"results/{config['study']}"
+
+
+def grown(name):
+    """The network jobs' resource `name` (mem_mb, runtime) from the config, times the attempt: a job that a
+    cluster killed for memory or time is retried (the profile's `retries`) with two, then three times it.
+    """
+    base = config["resources"][name]
+    return lambda wildcards, attempt: base * attempt
+
+
 # GPUs per network job: the rules declare them so that the same rule runs locally (--resources gpu=N) and
 # on a SLURM GPU partition (--gpus); a CPU study declares 0.
 GPU = config["resources"]["gpu"]
@@ -173,7 +196,7 @@ def data_spec(model_id):
     and whether to download them are operational, read by the job (toroids.jobs.operational).
     """
     plan = MODELS[model_id]
-    return {"name": plan.dataset, "options": plan.data_options}
+    return canonical({"name": plan.dataset, "options": plan.data_options})
 
 
 def bn_policy(model_id):
@@ -183,12 +206,23 @@ def bn_policy(model_id):
     return config["evaluate"]["bn_policy"] if has_bn else "interpolate"
 
 
+def canonical(value):
+    """``value`` with every dict's keys sorted, recursively: Snakemake compares params by their text, so
+    the order in which a study file writes its keys must not make a rerun."""
+    if isinstance(value, dict):
+        return {k: canonical(value[k]) for k in sorted(value)}
+    if isinstance(value, (list, tuple)):
+        return [canonical(v) for v in value]
+    return value
+
+
 def geometry_settings(model_id):
-    """The geometry keys a pair job reads; n_orders (random flip orders) only for binary networks."""
-    keys = ["n_points", "pair_seed", "test_along_paths"]
+    """The geometry keys a pair job reads; the random flip orders and their seed (n_orders, pair_seed) only
+    for binary networks."""
+    keys = ["n_points", "test_along_paths"]
     if model_id not in CONTINUOUS:
-        keys.append("n_orders")
-    return {k: config["geometry"][k] for k in keys}
+        keys += ["n_orders", "pair_seed"]
+    return canonical({k: config["geometry"][k] for k in keys})
 
 
 def midpoint_settings(model_id):
@@ -206,14 +240,16 @@ def midpoint_settings(model_id):
             "nesterov",
             "seed",
         )
-        return {k: cfg[k] for k in keys}
+        return canonical({k: cfg[k] for k in keys})
     plan = MODELS[model_id]
-    return {
-        "batch_size": cfg["batch_size"],
-        "seed": cfg["seed"],
-        "sgd": plan.sgd_options,
-        "epochs": plan.training["epochs"],
-    }
+    return canonical(
+        {
+            "batch_size": cfg["batch_size"],
+            "seed": cfg["seed"],
+            "sgd": plan.sgd_options,
+            "epochs": plan.training["epochs"],
+        }
+    )
 
 
 def block_pairs(wildcards):

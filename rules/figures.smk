@@ -60,6 +60,6 @@ rule study_config:
         "../envs/plot.yaml"
     params:
         # the operational settings are not params (they would rerun this rule): the script adds them
-        config=without_operational(config),
+        config=canonical(without_operational(config)),
     script:
         "../workflow/scripts/study_config.py"

@@ -11,8 +11,8 @@ rule pair_block:
     threads: config["threads"]
     resources:
         gpu=GPU,
-        mem_mb=config["resources"]["mem_mb"],
-        runtime=config["resources"]["runtime"],
+        mem_mb=grown("mem_mb"),
+        runtime=grown("runtime"),
     params:
         pairs=block_pairs,
         data=lambda w: data_spec(BLOCKS[w.block][0].left),
@@ -37,8 +37,8 @@ rule midpoint:
     threads: config["threads"]
     resources:
         gpu=GPU,
-        mem_mb=config["resources"]["mem_mb"],
-        runtime=config["resources"]["runtime"],
+        mem_mb=grown("mem_mb"),
+        runtime=grown("runtime"),
     params:
         pairs=lambda w: [pair_params(p) for p in MIDPOINT_BLOCKS[w.block]],
         data=lambda w: data_spec(MIDPOINT_BLOCKS[w.block][0].left),
@@ -63,15 +63,17 @@ rule section:
     threads: config["threads"]
     resources:
         gpu=GPU,
-        mem_mb=config["resources"]["mem_mb"],
-        runtime=config["resources"]["runtime"],
+        mem_mb=grown("mem_mb"),
+        runtime=grown("runtime"),
     params:
         pair=lambda w: pair_params(SECTION_PAIRS[w.pair]),
         data=lambda w: data_spec(SECTION_PAIRS[w.pair].left),
-        sections={
-            k: config["sections"][k]
-            for k in ("resolution", "margin", "representations")
-        },
+        sections=canonical(
+            {
+                k: config["sections"][k]
+                for k in ("resolution", "margin", "representations")
+            }
+        ),
         bn_policy=lambda w: bn_policy(SECTION_PAIRS[w.pair].left),
     script:
         "../workflow/scripts/section.py"
@@ -93,12 +95,12 @@ rule triplet_section:
     threads: config["threads"]
     resources:
         gpu=GPU,
-        mem_mb=config["resources"]["mem_mb"],
-        runtime=config["resources"]["runtime"],
+        mem_mb=grown("mem_mb"),
+        runtime=grown("runtime"),
     params:
         triplet=triplet_params,
         data=lambda w: data_spec(TRIPLETS[w.triplet].models[0]),
-        sections={k: config["sections"][k] for k in ("resolution", "margin")},
+        sections=canonical({k: config["sections"][k] for k in ("resolution", "margin")}),
         bn_policy=lambda w: bn_policy(TRIPLETS[w.triplet].models[0]),
     script:
         "../workflow/scripts/triplet_section.py"

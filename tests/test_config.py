@@ -226,3 +226,55 @@ def test_a_yaml_error_names_the_file_and_line(tmp_path):
     good.write_text("study: x\nexperiments:\n  - {arch: mlp, dataset: digits, samplers: [sgd], seeds: [0]}\n")
     out = subprocess.run([sys.executable, "-m", "toroids.config", str(good)], capture_output=True, text=True)
     assert out.returncode == 0 and "valid (1 experiments" in out.stdout
+
+
+def _one(**exp):
+    return {"arch": "mlp", "dataset": "digits", "samplers": ["sgd"], "seeds": [0], **exp}
+
+
+@pytest.mark.parametrize(
+    "experiments, message",
+    [
+        (
+            [_one(name="a-b"), _one(name="a_b")],
+            "'a_b' and 'a-b' (experiments.0) differ only in '.', '-' or '_'",
+        ),
+        ([_one(arch="lenet", dataset="fashion_mnist", model={"fc": [10]})], "lenet takes one width"),
+        (
+            [_one(arch="binary_convnet", dataset="fashion_mnist", model={"fc": 10})],
+            "binary_convnet takes a list of widths",
+        ),
+        (
+            [
+                _one(
+                    arch="committee",
+                    dataset="teacher",
+                    samplers=["rsgd"],
+                    sampler_options={"rsgd": {"stacked": True}},
+                )
+            ],
+            "rsgd stacked: true cannot run committee",
+        ),
+        ([_one(seeds=[2**63])], "'experiments.0.seeds.0'"),
+    ],
+    ids=["rule ids collide", "lenet fc list", "binary_convnet fc int", "stacked binary rsgd", "seed too big"],
+)
+def test_experiments_the_workflow_cannot_run_are_refused(experiments, message):
+    with pytest.raises(ConfigError) as err:
+        validate_config({"study": "x", "experiments": experiments})
+    assert message in str(err.value)
+
+
+def test_the_largest_seed_is_accepted():
+    validate_config({"study": "x", "experiments": [_one(seeds=[2**63 - 1])]})
+
+
+def test_a_key_given_twice_or_a_missing_file_is_refused_by_name(tmp_path):
+    from toroids.config import read_config_file
+
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("study: x\ntraining:\n  epochs: 3\n  epochs: 30\n")
+    with pytest.raises(ConfigError, match=r"twice.yaml:4:3: not valid YAML: the key 'epochs' appears twice"):
+        read_config_file(twice)
+    with pytest.raises(ConfigError, match="nowhere.yaml: cannot be read"):
+        read_config_file(tmp_path / "nowhere.yaml")

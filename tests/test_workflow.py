@@ -159,6 +159,19 @@ def test_tiny_study_end_to_end(tmp_path):
     shutil.rmtree(tmp_path / ".snakemake", ignore_errors=True)
 
 
+def test_a_key_given_twice_in_a_study_file_stops_the_run_naming_its_line(tmp_path):
+    """Snakemake's own reading keeps the last of two; the workflow refuses the file before any job."""
+    cfg = tmp_path / "config.yaml"
+    text = yaml.safe_dump(TINY)
+    cfg.write_text(text + "training:\n  epochs: 3\n")  # a second top-level 'training'
+    cmd = [*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(cfg), "--cores", "1"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0
+    line = text.count("\n") + 1
+    assert f"{cfg}:{line}:1: not valid YAML: the key 'training' appears twice" in out.stderr + out.stdout
+    assert not (tmp_path / "results").exists()
+
+
 @pytest.mark.workflow
 def test_a_study_file_means_the_same_from_any_folder(tmp_path):
     """config/paper.yaml's effective config (results/paper/config.yaml) run from the repository's root and

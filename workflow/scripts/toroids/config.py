@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -244,6 +245,20 @@ def _check_consistency(config: dict[str, Any], schema: Mapping[str, Any]) -> Non
         )
         if problem:
             problems.append(f"config key 'experiments.{i}.arch': {problem} ({exp['dataset']})")
+        fc = exp.get("model", {}).get("fc")
+        fc_kind = {"lenet": int, "binary_convnet": list}.get(exp["arch"])
+        if fc is not None and fc_kind is not None and not isinstance(fc, fc_kind):
+            wanted = "one width (an integer)" if fc_kind is int else "a list of widths"
+            problems.append(
+                f"config key 'experiments.{i}.model.fc': {exp['arch']} takes {wanted}, got {fc!r}"
+            )
+        rsgd = {**config["samplers"].get("rsgd", {}), **exp.get("sampler_options", {}).get("rsgd", {})}
+        binary = exp["arch"] in ("binary_perceptron", "committee", "binary_mlp", "binary_convnet")
+        if "rsgd" in exp["samplers"] and rsgd.get("stacked") and binary:
+            problems.append(
+                f"config key 'experiments.{i}': rsgd stacked: true cannot run {exp['arch']} (torch.func.vmap "
+                "does not batch its sign layers); set stacked: false for this experiment"
+            )
         allowed = ARCH_OPTIONS.get(exp["arch"], ())
         for key in exp.get("model", {}):
             if key not in allowed:
@@ -274,6 +289,7 @@ def _check_consistency(config: dict[str, Any], schema: Mapping[str, Any]) -> Non
             "local_energy.flip_fractions"
         )
     seen: dict[str, int] = {}
+    rule_ids: dict[str, tuple[int, str]] = {}
     for i, exp in enumerate(config["experiments"]):
         name = exp.get("name") or f"{exp['arch']}-{exp['dataset']}"
         if name in seen:
@@ -282,16 +298,46 @@ def _check_consistency(config: dict[str, Any], schema: Mapping[str, Any]) -> Non
                 f"{seen[name]}; merge the two entries or give them distinct names (model ids would collide)"
             )
         seen[name] = i
+        # the block rules' names carry the experiment with every other character as "_"
+        rid = re.sub(r"\W", "_", name)
+        if rid in rule_ids and rule_ids[rid][1] != name:
+            j, other = rule_ids[rid]
+            problems.append(
+                f"config key 'experiments.{i}.name': {name!r} and {other!r} (experiments.{j}) differ only in "
+                f"'.', '-' or '_', which the workflow's rule names cannot tell apart; rename one"
+            )
+        rule_ids.setdefault(rid, (i, name))
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader that refuses a key given twice in one mapping (plain YAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen = set()
+        for key_node, _ in node.value:
+            k = self.construct_object(key_node, deep=deep)
+            if k in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping",
+                    node.start_mark,
+                    f"the key {k!r} appears twice",
+                    key_node.start_mark,
+                )
+            seen.add(k)
+        return super().construct_mapping(node, deep=deep)
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """A study file as a dict; a YAML error names the file, line and column (Snakemake's own message for a
     --configfile it cannot parse names neither)."""
-    text = Path(path).read_text()
     try:
-        data = yaml.safe_load(text)
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 -- a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)

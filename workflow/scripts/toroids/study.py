@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from toroids.seeds import model_seed
+from toroids.seeds import derive, model_seed
 
 __all__ = [
     "ARCH_OPTIONS",
@@ -245,7 +245,8 @@ def _pair_type(a: ModelPlan, b: ModelPlan) -> str:
 def pairs(config: dict[str, Any]) -> list[Pair]:
     """The pairs of the study: every pair within each experiment, or ``geometry.pairs`` = k per pair type.
 
-    The k pairs of a type are a seeded random choice (``geometry.pair_seed``), so the choice is reproducible.
+    The k pairs of a type are a seeded random choice, from ``derive("pairs", geometry.pair_seed, experiment,
+    pair type)``: reproducible, and independent of the other experiments and types.
     """
     plans = models(config)
     by_exp: dict[str, list[ModelPlan]] = {}
@@ -253,7 +254,6 @@ def pairs(config: dict[str, Any]) -> list[Pair]:
         by_exp.setdefault(plan.experiment, []).append(plan)
     chosen: list[Pair] = []
     k = config["geometry"]["pairs"]
-    rng = random.Random(config["geometry"]["pair_seed"])
     for exp, members in by_exp.items():
         typed: dict[str, list[Pair]] = {}
         for a, b in itertools.combinations(members, 2):
@@ -262,6 +262,8 @@ def pairs(config: dict[str, Any]) -> list[Pair]:
             typed.setdefault(_pair_type(a, b), []).append(Pair(a.model_id, b.model_id, _pair_type(a, b), exp))
         for ptype in sorted(typed, key=lambda t: [_RANK[s] for s in _samplers_of(t)]):
             group = typed[ptype]
+            # a generator per (experiment, pair type): a seed added to one experiment changes no other choice
+            rng = random.Random(derive("pairs", config["geometry"]["pair_seed"], exp, ptype))
             chosen += group if k == "all" else sorted(rng.sample(group, min(k, len(group))), key=group.index)
     return chosen
 
@@ -277,7 +279,10 @@ def pair_blocks(config: dict[str, Any]) -> dict[str, list[Pair]]:
 
 
 def blocks_of(some: list[Pair], size: int, tag: str) -> dict[str, list[Pair]]:
-    """``some`` pairs cut into jobs of ``size`` within each experiment: ``{experiment}-{tag}{index:03d}``."""
+    """``some`` pairs cut into jobs of ``size`` within each experiment: ``{experiment}-{tag}{index:03d}``;
+    a job of one pair is named by the pair (so that adding pairs renames no existing job)."""
+    if size == 1:
+        return {p.pair_id: [p] for p in some}
     blocks: dict[str, list[Pair]] = {}
     by_exp: dict[str, list[Pair]] = {}
     for p in some:
