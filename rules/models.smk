@@ -56,14 +56,15 @@ for _block in TRAIN_BLOCKS.values():
         output:
             train_outputs(_block),
         log:
-            [f"{RESULTS}/logs/train/{m}.log" for m in _block.models],
+            [f"{RESULTS}/logs/blocks/train_{_block.rule_id}.log"]
+            + [f"{RESULTS}/logs/train/{m}.log" for m in _block.models],
         conda:
             "../envs/torch.yaml"
         threads: config["threads"]
         resources:
             gpu=GPU,
-            mem_mb=config["resources"]["mem_mb"],
-            runtime=config["resources"]["runtime"],
+            mem_mb=grown("mem_mb"),
+            runtime=grown("runtime"),
         script:
             "../workflow/scripts/train_block.py"
 
@@ -78,7 +79,8 @@ for _block in MEASURE_BLOCKS.values():
         output:
             measure_outputs(_block),
         log:
-            [f"{RESULTS}/logs/measure/{m}.log" for m in _block.models],
+            [f"{RESULTS}/logs/blocks/measure_{_block.rule_id}.log"]
+            + [f"{RESULTS}/logs/measure/{m}.log" for m in _block.models],
         # On a cluster, the profile puts up to N of these in one submission, run one after the other:
         # `serial` (a local resource of the SLURM profile; unlimited elsewhere) tells Snakemake so.
         group:
@@ -88,8 +90,8 @@ for _block in MEASURE_BLOCKS.values():
         threads: config["threads"]
         resources:
             gpu=GPU,
-            mem_mb=config["resources"]["mem_mb"],
-            runtime=config["resources"]["runtime"],
+            mem_mb=grown("mem_mb"),
+            runtime=grown("runtime"),
             serial=1,
         script:
             "../workflow/scripts/measure_block.py"

@@ -171,9 +171,9 @@ def reference(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    """The minimal study run once from scratch to its tables (the figures are not needed here)."""
+    """The minimal study run once from scratch to its tables and its config as it ran (not the figures)."""
     tmp = tmp_path_factory.mktemp("study_a")
-    out = snakemake(["--cores", "2", *TABLES], tmp, REL)
+    out = snakemake(["--cores", "2", *TABLES, "results/rel/config.yaml"], tmp, REL)
     assert out.returncode == 0, out.stderr[-4000:]
     return tmp
 
@@ -258,14 +258,16 @@ def test_snakemake_killed_mid_training_resumes_bitwise(tmp_path, reference):
 @pytest.mark.workflow
 def test_a_block_killed_midway_keeps_the_models_it_completed(tmp_path, reference):
     """Two models in one training job; Snakemake killed while the second trains: on the rerun the first is
-    not trained again (it resumes after its last epoch) and both end as uninterrupted runs."""
+    not trained again (its kept outputs come back) and the second resumes; both end as uninterrupted runs."""
     models, target, _ = kill_snakemake_mid_training(tmp_path, [0, 1], "mlp-digits-sgd-s1", models_per_job=2)
     first = models / "mlp-digits-sgd-s0"
     assert (first / "epoch_checkpoint.safetensors").exists()  # kept until the block is done
     again = snakemake(["--cores", "1", "--rerun-incomplete", *target], tmp_path)
     assert again.returncode == 0, again.stderr[-4000:]
     meta = [json.loads((models / f"mlp-digits-sgd-s{s}" / "meta.json").read_text()) for s in (0, 1)]
-    assert meta[0]["resumed_from_epoch"] == RESUME["epochs"] - 1  # nothing left to train
+    assert meta[0]["resumed_from_epoch"] is None  # the record of its one, uninterrupted training
+    block_log = next((tmp_path / "results" / "rk" / "logs" / "blocks").glob("train_*.log")).read_text()
+    assert "mlp-digits-sgd-s0: the same plan and code as when it was trained: its outputs kept" in block_log
     assert meta[1]["resumed_from_epoch"] >= 3
     assert_same_tensors(load_state(first / "final.safetensors")[0], reference[0], "completed, then resumed")
     assert not list(models.rglob("epoch_checkpoint.safetensors"))
@@ -409,7 +411,8 @@ def test_bad_checkpoint_stops_its_consumer_and_a_rerun_completes(tmp_path, study
     text = out.stderr + out.stdout
     assert f"{trunc}: " in text and "truncated" in text, text[-3000:]
     assert f"{pickled}: looks like a pickle" in text, text[-3000:]
-    assert f"snakemake --cores all --force {trunc}" in text  # how to make it again
+    # how to redo it
+    assert f"snakemake --cores all --configfile {work / 'config.yaml'} --force {trunc}" in text
     for rel in normalized:
         assert not (work / rel).exists(), rel
     assert not tmp_files(work / "results")
@@ -439,7 +442,8 @@ def would_run(study, patch):
     """The rules a dry run of REL with ``patch`` would run on the finished study ``study`` (empty: nothing to
     be done); the fixture's config is written back afterwards."""
     try:
-        out = snakemake(["-n", "--quiet", "rules", "--cores", "2", *TABLES], study, _patched(patch))
+        targets = [*TABLES, "results/rel/config.yaml"]  # the study's config as it ran: no operational key
+        out = snakemake(["-n", "--quiet", "rules", "--cores", "2", *targets], study, _patched(patch))
         assert out.returncode == 0, out.stderr[-3000:]
         if "Nothing to be done" in out.stdout + out.stderr:
             return set()
@@ -470,18 +474,64 @@ def test_settings_that_change_no_result_rerun_nothing(study, patch):
 @pytest.mark.parametrize(
     "patch, expected",
     [
-        ({"local_energy": {"sigma_star": 0.0}}, {"tables", "analysis"}),  # read there, not by the measures
-        ({"local_energy": {"flip_star": 0.1, "flip_fractions": [0.0, 0.1]}}, {"tables", "analysis"}),
-        ({"geometry": {"n_orders": 3}}, set()),  # binary networks only
-        ({"evaluate": {"bn_policy": "recompute"}}, set()),  # networks with BatchNorm only
-        ({"sharpness": {"n_probes": 3}},
-         {"measure_plan", "measure_mlp_digits_m000", "measure_mlp_digits_m001", "tables", "analysis"}),
-        ({"stats": {"n_resamples": 60}}, {"analysis"}),
+        (
+            {"local_energy": {"sigma_star": 0.0}},
+            {"tables", "analysis", "study_config"},
+        ),  # read there, not by the measures
+        (
+            {"local_energy": {"flip_star": 0.1, "flip_fractions": [0.0, 0.1]}},
+            {"tables", "analysis", "study_config"},
+        ),
+        ({"geometry": {"n_orders": 3}}, {"study_config"}),  # binary networks only
+        ({"evaluate": {"bn_policy": "recompute"}}, {"study_config"}),  # networks with BatchNorm only
+        (
+            {"sharpness": {"n_probes": 3}},
+            {
+                "measure_plan",
+                "measure_mlp_digits_m000",
+                "measure_mlp_digits_m001",
+                "tables",
+                "analysis",
+                "study_config",
+            },
+        ),
+        ({"stats": {"n_resamples": 60}}, {"analysis", "study_config"}),
+        (
+            {"geometry": {"pair_seed": 7}},
+            {"study_config"},
+        ),  # binary networks, or a choice of pairs: here all pairs
     ],  # fmt: skip
-    ids=["sigma_star", "flip_star", "n_orders", "bn_policy", "n_probes", "n_resamples"],
+    ids=["sigma_star", "flip_star", "n_orders", "bn_policy", "n_probes", "n_resamples", "pair_seed"],
 )
 def test_changing_a_key_reruns_only_the_rules_that_read_it(study, patch, expected):
+    """(study_config writes the config as it ran: every key that is not operational is in it.)"""
     assert would_run(study, patch) == expected
+
+
+@pytest.mark.workflow
+def test_a_seed_added_to_a_block_trains_and_measures_only_the_new_model(tmp_path, study):
+    """Seeds [0, 1] → [0, 1, 2] with three models per job: the block job reruns (a new output), but s0 and
+    s1 get their kept outputs back, byte for byte, and only s2 is trained and measured."""
+    work = tmp_path / "study"
+    shutil.copytree(study, work, symlinks=True)
+    old = [
+        f"{MODELS}/mlp-digits-sgd-s{s}/{n}" for s in (0, 1) for n in ("final.safetensors", "local_energy.csv")
+    ]
+    before = {rel: sha256(work / rel) for rel in old}
+    patch = _patched({"resources": {"models_per_job": 3}})
+    patch["experiments"] = [{**REL["experiments"][0], "seeds": [0, 1, 2]}]
+    out = snakemake(["--cores", "2", *TABLES], work, patch)
+    assert out.returncode == 0, out.stderr[-4000:]
+    assert "rule train_mlp_digits_sgd_b000:" in out.stdout + out.stderr  # the block did rerun
+    assert {rel: sha256(work / rel) for rel in old} == before
+    logs = work / "results" / "rel" / "logs" / "blocks"
+    train = (logs / "train_mlp_digits_sgd_b000.log").read_text()
+    measure = (logs / "measure_mlp_digits_m000.log").read_text()
+    for s in (0, 1):
+        assert f"mlp-digits-sgd-s{s} " in train and "its outputs kept" in train, train
+        assert f"mlp-digits-sgd-s{s}: the same weights" in measure, measure
+    assert "training mlp-digits-sgd-s2 on digits" in train and "training mlp-digits-sgd-s0 on" not in train
+    assert len(pd.read_csv(work / "results" / "rel" / "tables" / "models.csv")) == 3
 
 
 # ------------------------------------------------------------------------------- checkpoints, in-process

@@ -233,6 +233,7 @@ def test_binary_rsgd_returns_the_majority_of_the_replicas_signs(blobs):
     assert differs > 0  # the rule matters here: sign(mean latent weight) would give another network
     s = rsgd.summary()
     assert len(s["replica_train_errors"]) == 3 and len(s["replica_hamming_to_returned"]) == 3
+
     def signs(net):
         return torch.cat([binarize(dict(net.named_parameters())[k]).flatten() for k in keys])
 

@@ -23,4 +23,4 @@ for model_id in job.models:
             log(f"ERROR: {exc}")
             failed.append(f"{exc}\n    {jobs.remake_hint(str(exc))}")
 if failed:
-    raise SystemExit("unreadable checkpoints:\n  " + "\n  ".join(failed))
+    job.fail("unreadable checkpoints:\n  " + "\n  ".join(failed))

@@ -1,7 +1,8 @@
 """Rule train_{block}: train each model of one block (one experiment and sampler), record it, and put it on
 the toroid (toroids.runs.train_model). A model that diverges does not stop the others; the job fails at the
-end, naming it. Each model's epoch checkpoint stays until the whole block is done, so a block killed midway
-resumes every model where it was, the completed ones at once."""
+end, naming it. A block that reruns (killed, or given another model) gets its completed models' kept
+outputs back (toroids.cache) and resumes the others from their epoch checkpoints, which stay until the
+whole block is done."""
 
 from toroids import jobs, runs
 from toroids.files import read_json
@@ -28,6 +29,6 @@ for model_id in job.models:
     if not ok:
         diverged.append(f"{model_id} (see {job.folders[model_id] / 'diverged.json'})")
 if diverged:
-    raise SystemExit(f"training diverged: {'; '.join(diverged)}")
+    job.fail(f"training diverged: {'; '.join(diverged)}")
 for folder in job.folders.values():
     (folder / "epoch_checkpoint.safetensors").unlink(missing_ok=True)

@@ -84,13 +84,18 @@ class Dataset:
         return tuple(int(s) for s in self.x_train.shape[1:])
 
     def fingerprint(self) -> str:
-        """SHA-256 (hex) of the name, ``n_classes`` and each tensor's dtype, shape and bytes."""
+        """SHA-256 (hex) of the name, ``n_classes`` and each tensor's dtype, shape and bytes (computed once:
+        the tensors are never modified in place by the package)."""
+        done = self.__dict__.get("_fingerprint")
+        if done is not None:
+            return done
         h = hashlib.sha256(f"{self.name}\0{self.n_classes}\0".encode())
         for key in ("x_train", "y_train", "x_test", "y_test"):
             t = getattr(self, key).detach().cpu().contiguous()
             h.update(f"{key}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
             h.update(t.numpy().data)  # the buffer itself: no copy of a possibly 600 MB tensor
-        return h.hexdigest()
+        object.__setattr__(self, "_fingerprint", h.hexdigest())  # frozen dataclass: its one cached field
+        return self.__dict__["_fingerprint"]
 
 
 Loader = Callable[[str, dict[str, Any], Path, bool, bool], Dataset]

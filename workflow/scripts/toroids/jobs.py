@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TextIO
 
 import pandas as pd
 
@@ -33,10 +33,14 @@ __all__ = [
 Log = Callable[[str], None]
 
 
-def start(snakemake: Any, own_log: bool = True) -> Log:
+def start(snakemake: Any) -> Log:
     """Set the job's torch threads and return ``log(msg)``: timestamped lines to the rule's log (its first
-    ``log:`` file; none with ``own_log=False``, for a block job whose models have a log each, see
-    :func:`model_log`) and to stderr."""
+    ``log:`` file) and to stderr."""
+    log, _ = _start(snakemake)
+    return log
+
+
+def _start(snakemake: Any) -> tuple[Log, TextIO | None]:
     threads = max(1, int(getattr(snakemake, "threads", 1) or 1))
     try:
         import torch
@@ -45,22 +49,25 @@ def start(snakemake: Any, own_log: bool = True) -> Log:
     except ImportError:  # the plotting environment has no torch, and needs none
         pass
     stream: TextIO | None = None
-    if own_log and snakemake.log:
+    if snakemake.log:
         Path(snakemake.log[0]).parent.mkdir(parents=True, exist_ok=True)
         stream = open(snakemake.log[0], "a", buffering=1)  # noqa: SIM115 -- lives as long as the job
-    log = _logger(stream)
+    log = _logger([stream] if stream else [])
     log(f"job {snakemake.rule}: threads={threads} pid={os.getpid()}")
     sys.excepthook = _with_remake_hint
-    return log
+    return log, stream
 
 
 def remake_hint(message: str) -> str:
     """How to make again the checkpoint a :class:`toroids.checkpoint.CheckpointError` names (its message
     starts with the path). Deleting the file is not enough: Snakemake sees its consumers up to date."""
     path = message.split(": ", 1)[0]
+    files = os.environ.get("TOROIDS_CONFIGFILES", "").split()
+    study = "".join(f" --configfile {f}" for f in files)  # the study's files: nothing is merged any more
     return (
-        f"to make {path} again: snakemake --cores all --force {path}, then snakemake --cores all (deleting "
-        "the file is not enough: the files made from it are newer, so Snakemake would have nothing to do)"
+        f"to make {path} again: snakemake --cores all{study} --force {path}, then snakemake --cores all"
+        f"{study} (deleting the file is not enough: the files made from it are newer, so Snakemake would "
+        "have nothing to do)"
     )
 
 
@@ -70,49 +77,64 @@ def _with_remake_hint(kind: type[BaseException], exc: BaseException, tb: Any) ->
         print(f"toroids: {remake_hint(str(exc))}", file=sys.stderr)
 
 
-def _logger(stream: TextIO | None, prefix: str = "") -> Log:
+def _logger(streams: list[TextIO], prefix: str = "", stderr: bool = True) -> Log:
     def log(msg: str) -> None:
-        line = f"[{_dt.datetime.now().isoformat(timespec='milliseconds')}] {msg}"
-        if stream is not None:
+        line = f"{prefix}[{_dt.datetime.now().isoformat(timespec='milliseconds')}] {msg}"
+        for stream in streams:
             stream.write(line + "\n")
-        print(f"{prefix}{line}", file=sys.stderr, flush=True)
+        if stderr:
+            print(line, file=sys.stderr, flush=True)
 
     return log
 
 
 @contextmanager
-def model_log(path: str | os.PathLike[str], model_id: str) -> Iterator[Log]:
+def model_log(path: str | os.PathLike[str], model_id: str, also: TextIO | None = None) -> Iterator[Log]:
     """``log(msg)`` for one model of a block job: lines to the model's own log file and, prefixed with its
-    id, to stderr."""
+    id, to stderr and to the stream ``also`` (the block's log)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", buffering=1) as stream:
-        yield _logger(stream, f"{model_id} ")
+        model = _logger([stream], stderr=False)
+        rest = _logger([also] if also else [], f"{model_id} ")
+
+        def log(msg: str) -> None:
+            model(msg)
+            rest(msg)
+
+        yield log
 
 
 class Block(NamedTuple):
     """What a block job (``train_*``, ``measure_*``) knows about itself."""
 
-    log: Log  # the job's own lines (stderr)
+    log: Log  # the job's own lines: its log (``logs/blocks/{rule}.log``) and stderr
+    stream: TextIO | None  # that log, which its models' lines go to as well
     ops: dict[str, Any]  # :func:`operational`
     models: list[str]  # its model ids, in order
     folders: dict[str, Path]  # model id → its folder, results/{study}/models/{model_id}
     logs: dict[str, str]  # model id → its log file
 
     def model_log(self, model_id: str) -> AbstractContextManager[Log]:
-        return model_log(self.logs[model_id], model_id)
+        return model_log(self.logs[model_id], model_id, self.stream)
+
+    def fail(self, message: str) -> NoReturn:
+        """End the job with ``message``, written to its log first (a cluster's job log may be elsewhere)."""
+        self.log(f"ERROR: {message}")
+        raise SystemExit(message)
 
 
 def block(snakemake: Any, name: str) -> Block:
     """Start a block job whose outputs include ``…/models/{model_id}/{name}`` for each of its models (in
-    order) and whose ``log:`` files are ``…/{model_id}.log``."""
-    log = start(snakemake, own_log=False)
+    order) and whose ``log:`` files are the block's own, then ``…/{model_id}.log`` for each model."""
+    log, stream = _start(snakemake)
     folders = [Path(p).parent for p in snakemake.output if Path(p).name == name]
     return Block(
         log,
+        stream,
         operational(snakemake.config),
         [f.name for f in folders],
         {f.name: f for f in folders},
-        {Path(p).stem: p for p in snakemake.log},
+        {Path(p).stem: p for p in snakemake.log[1:]},
     )
 
 

@@ -19,8 +19,8 @@ from typing import Any
 
 import torch
 
-from toroids import binary, jobs, symmetry
-from toroids.checkpoint import load_model, save_model
+from toroids import binary, cache, jobs, symmetry
+from toroids.checkpoint import CheckpointError, load_model, load_state, save_model
 from toroids.data import Dataset
 from toroids.files import read_json, write_json
 from toroids.flatness import local_energy
@@ -45,9 +45,19 @@ def train_model(
     log: Log,
 ) -> bool:
     """Train the model of ``plan`` into ``folder``; returns False when it diverged (``diverged.json``
-    written, no weights). The epoch checkpoint ``folder/epoch_checkpoint.safetensors`` is left in place:
-    the caller removes it once its whole block is done, so that a block killed midway resumes each model
-    from where it was, completed ones included."""
+    written, no weights). A model whose plan and code are those it was last trained with gets its kept
+    outputs back instead (:mod:`toroids.cache`: its block reran for another model). The epoch checkpoint
+    ``folder/epoch_checkpoint.safetensors`` is left in place: the caller removes it once its whole block
+    is done, so that a block killed midway resumes each model from where it was."""
+    outputs = [folder / n for n in ("final.safetensors", "meta.json", "normalized.safetensors")]
+    k = cache.key("train", plan, data.fingerprint())
+    if cache.restore(outputs, k):
+        try:
+            load_state(outputs[0])  # its checksum: a kept copy shares the file a corruption would hit
+            log(f"{plan['model_id']}: the same plan and code as when it was trained: its outputs kept")
+            return True
+        except CheckpointError as exc:
+            log(f"{plan['model_id']}: its kept weights are unreadable ({exc}): training it again")
     log(
         f"training {plan['model_id']} on {data.name} "
         f"({len(data.y_train)} train, {len(data.y_test)} test samples) on {device}"
@@ -120,6 +130,7 @@ def train_model(
     save_model(folder / "normalized.safetensors", normalized)
     layers = len(symmetry.structure(result.model).hidden)
     log(f"normalized: {layers} hidden layers on unit spheres (normalized.safetensors)")
+    cache.keep(outputs, k)
     return True
 
 
@@ -134,9 +145,16 @@ def measure_model(
 ) -> None:
     """The local energy (``local_energy.csv``) and, for a continuous network, the Hessian trace
     (``sharpness.csv``) of the model in ``folder``, with ``settings`` = ``{"local_energy": …,
-    "sharpness": …}`` (the config's sections)."""
+    "sharpness": …}`` (the config's sections); kept outputs come back when the weights, the settings and
+    the code are unchanged (:mod:`toroids.cache`)."""
     meta = read_json(folder / "meta.json")
     model = load_model(folder / "final.safetensors", device)
+    names = ["local_energy.csv"] + ([] if binary.is_binary(model) else ["sharpness.csv"])
+    outputs = [folder / n for n in names]
+    k = cache.key("measure", settings, data.fingerprint(), cache.file_digest(folder / "final.safetensors"))
+    if cache.restore(outputs, k):
+        log(f"{meta['model_id']}: the same weights, settings and code as when it was measured: kept")
+        return
     x, y = data.x_train.to(device), data.y_train.to(device)
     le = settings["local_energy"]
     if binary.is_binary(model):
@@ -154,6 +172,7 @@ def measure_model(
         log(f"{symbol} = {row['sigma']:.3f}: δE = {row['delta_mean']:.4f} ± {row['delta_std']:.4f}")
     jobs.write_csv(folder / "local_energy.csv", rows)
     if binary.is_binary(model):
+        cache.keep(outputs, k)
         return
     cfg, out = settings["sharpness"], []
     for normalized in (False, True):
@@ -166,3 +185,4 @@ def measure_model(
             f"({res['n_probes']} probes)"
         )
     jobs.write_csv(folder / "sharpness.csv", out)
+    cache.keep(outputs, k)
