@@ -2,8 +2,9 @@
 empty ``--directory``, as ``make run`` runs it (minus the HTML report). Several minutes on 2 cores.
 
 Beside the wall time and the number of jobs, the core-seconds the jobs spend computing: the sum over the
-study's logs (one per job, or per model of a block job; all single-threaded) of the time from a log's first
-line, written after the script's imports, to its last. Then the ratio wall × cores / compute: 1 would be a
+study's job logs (one per job, a block job's own included; all single-threaded) of the time from a log's
+first line, written after the script's imports, to its last; a block's per-model logs are not counted
+again. Then the ratio wall × cores / compute: 1 would be a
 machine busy computing all along; what exceeds it is process start-up (Python, torch, the scripts'
 imports), Snakemake's scheduling, and cores left idle.
 
@@ -47,11 +48,14 @@ STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)\]")
 
 
 def compute_seconds(results: Path) -> tuple[float, int]:
-    """Σ over the logs under ``results`` of (last − first timestamp), and how many logs had one."""
+    """Σ over the job logs under ``results`` of (last − first timestamp), and how many logs had one (the
+    per-model logs of the block jobs, ``logs/train/`` and ``logs/measure/``, lie within their block's)."""
     import datetime as dt
 
     total, n = 0.0, 0
     for log in results.rglob("*.log"):
+        if log.parent.name in ("train", "measure") and log.parent.parent.name == "logs":
+            continue
         lines = log.read_text(errors="replace").splitlines()
         stamps = [m.group(1) for line in lines if (m := STAMP.match(line))]
         if stamps:
