@@ -44,7 +44,8 @@ def recorded() -> dict[str, Any] | None:
     return {"wall_s": float(match.group(1)), "jobs": int(match.group(2)), "cores": match.group(3)}
 
 
-STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)\]")
+# A block job's log prefixes each of its models' lines with the model's id.
+STAMP = re.compile(r"^(?:\S+ )?\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)\]")
 
 
 def compute_seconds(results: Path) -> tuple[float, int]:
