@@ -57,3 +57,26 @@ rule analysis:
         stats=canonical(config["stats"]),
     script:
         "../workflow/scripts/analysis.py"
+
+
+rule scorecard:
+    input:
+        paper=PAPER_NUMBERS,
+        models=f"{RESULTS}/tables/models.csv",
+        barriers=f"{RESULTS}/tables/barriers.csv",
+        distances=f"{RESULTS}/tables/distances.csv",
+    output:
+        report(
+            f"{RESULTS}/tables/paper_comparison.csv",
+            caption="../report/paper_comparison.rst",
+            category="Claims",
+        ),
+    log:
+        f"{RESULTS}/logs/scorecard.log",
+    localrule: True
+    conda:
+        "../envs/plot.yaml"
+    params:
+        scale=study.experiment_scale(config),
+    script:
+        "../workflow/scripts/scorecard.py"

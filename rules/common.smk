@@ -48,6 +48,10 @@ os.environ.update(
 )
 
 RESULTS = f"results/{config['study']}"
+# the paper's numbers, for the scorecard (toroids.scorecard): a file of the workflow, not of the study
+PAPER_NUMBERS = str(
+    Path(workflow.basedir) / "workflow" / "resources" / "paper_numbers.csv"
+)
 
 
 def grown(name):
@@ -102,6 +106,7 @@ TABLES = [
         "distance_barrier",
         "claims",
         "claim_tests",
+        "paper_comparison",
     ]
 ]
 

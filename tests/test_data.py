@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import os
 import pickle
 import struct
 from pathlib import Path
@@ -11,6 +13,7 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
+from toroids import datafiles
 from toroids.data import DATASETS, DataError, Dataset, load_dataset, teacher_draws
 
 SMALL_TEACHER = {"D": 31, "P": 200, "N": 50, "n_test": 120, "seed": 3}
@@ -338,3 +341,77 @@ def test_missing_data_names_the_config_keys(tmp_path, name, folder):
     assert "data.root" in message and str(root) in message and folder in message
     assert "data.download: true" in message
     assert not root.exists()  # nothing was created or fetched
+
+
+# ------------------------------------------------------------------------ Fashion-MNIST from Debian's package
+
+
+def _gzip_folder(raw: Path, dest: Path) -> None:
+    """The four idx files of ``raw`` gzipped into ``dest``, as Debian's package installs them."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in raw.iterdir():
+        (dest / f"{f.name}.gz").write_bytes(gzip.compress(f.read_bytes(), mtime=0))
+
+
+def test_fashion_mnist_is_read_from_the_system_folder_as_from_torchvision_layout(tmp_path, monkeypatch):
+    arrays = _write_mnist(tmp_path / "tv", "FashionMNIST", np.random.default_rng(5))
+    system = tmp_path / "usr-share-datasets-fashion-mnist"
+    _gzip_folder(tmp_path / "tv" / "FashionMNIST" / "raw", system)
+    monkeypatch.setitem(datafiles.SYSTEM_FOLDERS, "fashion_mnist", (system,))
+    # data.root is empty: the package's folder is read, its .gz files directly
+    d = load_dataset("fashion_mnist", {"n_train": 20}, root=tmp_path / "empty")
+    ref = load_dataset("fashion_mnist", {"n_train": 20}, root=tmp_path / "tv")  # torchvision's reader
+    assert d.fingerprint() == ref.fingerprint()
+    assert torch.equal(d.y_test, torch.from_numpy(arrays["t10k-labels-idx1-ubyte"]))
+    assert d.files == tuple(str(system / f"{n}.gz") for n in datafiles.MNIST_FILES)
+    tv_files = tuple(str(tmp_path / "tv" / "FashionMNIST" / "raw" / n) for n in datafiles.MNIST_FILES)
+    assert ref.files == tv_files
+    assert not (tmp_path / "empty").exists()  # nothing written where nothing was asked for
+    # data.root in torchvision's layout comes first
+    assert load_dataset("fashion_mnist", root=tmp_path / "tv").files == tv_files
+
+
+def test_a_corrupt_system_file_is_a_data_error_that_names_it(tmp_path, monkeypatch):
+    _write_mnist(tmp_path / "tv", "FashionMNIST", np.random.default_rng(5))
+    system = tmp_path / "pkg"
+    _gzip_folder(tmp_path / "tv" / "FashionMNIST" / "raw", system)
+    monkeypatch.setitem(datafiles.SYSTEM_FOLDERS, "fashion_mnist", (system,))
+    (system / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(b"\x00\x00\x08\x03" + b"\x00" * 20))
+    with pytest.raises(DataError, match="t10k-images-idx3-ubyte.gz"):
+        load_dataset("fashion_mnist", root=tmp_path / "empty")
+    (system / "t10k-images-idx3-ubyte.gz").write_bytes(b"not gzip")
+    with pytest.raises(DataError, match="not a readable gzip file"):
+        load_dataset("fashion_mnist", root=tmp_path / "empty")
+
+
+def test_missing_fashion_mnist_names_every_place_and_the_install_command(tmp_path, monkeypatch):
+    monkeypatch.setitem(datafiles.SYSTEM_FOLDERS, "fashion_mnist", (tmp_path / "no-package",))
+    with pytest.raises(DataError) as info:
+        load_dataset("fashion_mnist", root=tmp_path / "nowhere")
+    message = str(info.value)
+    for part in (str(tmp_path / "nowhere" / "FashionMNIST" / "raw"), str(tmp_path / "no-package"),
+                 "apt-get install dataset-fashion-mnist", "data.download: true"):
+        assert part in message, part
+
+
+DEBIAN_FMNIST = datafiles.SYSTEM_FOLDERS["fashion_mnist"][0]
+# CI installs the package (.ci/run) and sets TOROIDS_REQUIRE_REAL_DATA: there, a missing package fails.
+needs_real_fmnist = pytest.mark.skipif(
+    not DEBIAN_FMNIST.is_dir() and not os.environ.get("TOROIDS_REQUIRE_REAL_DATA"),
+    reason=f"Debian's dataset-fashion-mnist is not installed ({DEBIAN_FMNIST})",
+)
+
+
+@needs_real_fmnist
+def test_the_real_fashion_mnist_from_debian(tmp_path):
+    d = load_dataset("fashion_mnist", root=tmp_path / "empty")
+    assert d.input_shape == (1, 28, 28) and d.n_classes == 10
+    assert len(d.y_train) == 60_000 and len(d.y_test) == 10_000
+    assert torch.bincount(d.y_train).tolist() == [6_000] * 10
+    assert torch.bincount(d.y_test).tolist() == [1_000] * 10
+    assert all(f.startswith(str(DEBIAN_FMNIST)) for f in d.files) and len(d.files) == 4
+    mean, std = _channel_stats(d.x_train)
+    assert abs(float(mean[0])) < 1e-5 and abs(float(std[0]) - 1) < 1e-4
+    # the published statistics of the raw training pixels (mean 72.94, std 90.02 of 255)
+    raw_zero = float(d.raw_zero[0])
+    assert abs(raw_zero - (-72.94 / 90.02)) < 1e-3

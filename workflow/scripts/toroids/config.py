@@ -16,6 +16,8 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator, ValidationError, validators
 
+from toroids import datafiles
+
 __all__ = [
     "OPERATIONAL",
     "ConfigError",
@@ -97,22 +99,6 @@ def _describe(error: ValidationError) -> str:
     if error.validator == "enum":
         return f"config key '{key}': {error.instance!r} is not one of {error.validator_value}"
     return f"config key '{key}': {error.message}"
-
-
-_MNIST = (
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-)
-_CIFAR = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta")
-#: where torchvision finds each data set under data.root (checked before any job when download is off)
-VISION_FILES = {
-    "mnist": ("MNIST/raw", _MNIST),
-    "mnist_parity": ("MNIST/raw", _MNIST),
-    "fashion_mnist": ("FashionMNIST/raw", _MNIST),
-    "cifar10": ("cifar-10-batches-py", _CIFAR),
-}
 
 
 #: the input shape of each data set, (C, H, W) or (D,): what the architecture check needs without loading
@@ -269,15 +255,9 @@ def _check_consistency(config: dict[str, Any], schema: Mapping[str, Any]) -> Non
     if not config["data"]["download"]:
         root = Path(config["data"]["root"])
         for name in dict.fromkeys(e["dataset"] for e in config["experiments"]):
-            if name in VISION_FILES:
-                folder, names = VISION_FILES[name]
-                missing = [n for n in names if not (root / folder / n).is_file()]
-                if missing:
-                    problems.append(
-                        f"config key 'data.root': {root / folder} lacks the {name} files {missing[:2]}"
-                        f"{' …' if len(missing) > 2 else ''} and data.download is false; set data.download: "
-                        "true on a machine with internet, or point data.root at the files"
-                    )
+            if name in datafiles.TORCHVISION and datafiles.locate(name, root) is None:
+                why = datafiles.not_found(name, root)
+                problems.append(f"config key 'data.root' (data.download is false): {why}")
     le = config["local_energy"]
     if le["sigma_star"] not in le["sigmas"]:
         problems.append(

@@ -7,7 +7,9 @@
   by a seeded stratified ``train_test_split``; parity labels are ``digit % 2``.
 * ``teacher``: the random-features ("hidden manifold") teacher–student task, see :func:`teacher_draws`.
 * ``mnist``, ``mnist_parity``, ``fashion_mnist``, ``cifar10``: through torchvision's data set classes,
-  materialized from their ``.data``/``.targets`` arrays (never sample by sample through a DataLoader).
+  materialized from their ``.data``/``.targets`` arrays (never sample by sample through a DataLoader);
+  Fashion-MNIST also from Debian's package folder, its gzipped idx files read directly (where each is
+  looked for: :mod:`toroids.datafiles`).
   ``n_train``/``n_test`` keep the samples at the first n positions of a permutation drawn from
   ``torch.Generator().manual_seed(split_seed)`` (kept in file order); absent, the whole split is used.
 
@@ -18,6 +20,7 @@ images never enter the statistics. The teacher inputs are ±1 and are not standa
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -27,6 +30,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import torch
+
+from toroids import datafiles
 
 __all__ = [
     "DATASETS",
@@ -56,6 +61,8 @@ class Dataset:
     #: per input channel, the value a raw 0 takes after standardization, −μ_c/σ_c (what ADV's zeroed
     #: entries are set to); None for inputs that were not standardized (a raw 0 is 0)
     raw_zero: torch.Tensor | None = None
+    #: the files the data were read from (empty for data made in memory: digits, teacher)
+    files: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # Checked once here so that no consumer has to guess dtypes or shapes.
@@ -336,24 +343,48 @@ def _open_vision(name: str, cls: type, root: Path, download: bool) -> tuple[Any,
         return cls(str(root), train=True, download=download), cls(str(root), train=False)
     except Exception as err:  # any failure of the third-party reader becomes a DataError
         folder, files = _expected_files(cls, root)
-        missing = [f.name for f in files if not f.is_file()]
         if download:
             raise DataError(
                 f"data set {name!r}: download into data.root = {str(root)!r} failed ({err}); "
                 "check the internet connection, or copy the files into "
                 f"{str(folder)!r}"
             ) from err
-        if missing:
-            raise DataError(
-                f"data set {name!r} not found: data.root = {str(root)!r}, missing {missing} in "
-                f"{str(folder)!r}. Set `data.download: true` on a machine with internet access "
-                "(or copy the files there)."
-            ) from err
+        if not all(f.is_file() for f in files):
+            raise DataError(datafiles.not_found(name, root)) from err
         raise DataError(
             f"data set {name!r}: the files in {str(folder)!r} (data.root = {str(root)!r}) could "
             f"not be read or failed their checksum ({err}); delete them and download again "
             "with `data.download: true`."
         ) from err
+
+
+def _read_idx_gz(path: Path) -> np.ndarray:
+    """A gzipped idx file (LeCun's format: two zero bytes, type 0x08 = uint8, the number of dimensions,
+    then each dimension as a big-endian int32, then the data) as a uint8 array of those dimensions."""
+    try:
+        raw = gzip.decompress(path.read_bytes())
+    except (OSError, EOFError) as err:
+        raise DataError(f"{path}: not a readable gzip file ({err})") from err
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise DataError(f"{path}: not an idx file of unsigned bytes (header {raw[:4].hex()})")
+    ndim = raw[3]
+    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    offset = 4 + 4 * ndim
+    if len(raw) - offset != int(np.prod(dims)):
+        raise DataError(f"{path}: {len(raw) - offset} data bytes for dimensions {dims}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(dims)
+
+
+def _read_idx_folder(loc: datafiles.Location) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
+    """((train images (n, 1, H, W), labels), (test images, labels)) from the four gzipped idx files."""
+    arrays = [_read_idx_gz(f) for f in loc.files]  # train images, train labels, test images, test labels
+    splits = []
+    for images, labels in (arrays[0:2], arrays[2:4]):
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+            raise DataError(f"{loc.root}: images {images.shape} and labels {labels.shape} do not match")
+        x = torch.from_numpy(images.copy()).unsqueeze(1)  # a writable copy: frombuffer's array is read-only
+        splits.append((x, torch.from_numpy(labels.astype(np.int64))))
+    return tuple(splits)
 
 
 def _as_tensors(ds: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -379,8 +410,17 @@ def _subset(n_keep: int | None, n_total: int, seed: int, what: str, name: str) -
 
 def _load_vision(name: str, opts: dict[str, Any], root: Path, download: bool, verify: bool) -> Dataset:
     class_name, parity = _VISION[name]
-    train_ds, test_ds = _open_vision(name, _vision_class(class_name, verify), root, download)
-    (img_train, y_train), (img_test, y_test) = _as_tensors(train_ds), _as_tensors(test_ds)
+    loc = None if download else datafiles.locate(name, root)
+    if loc is None and not download:
+        raise DataError(datafiles.not_found(name, root))
+    if loc is not None and loc.layout == "idx.gz":
+        (img_train, y_train), (img_test, y_test) = _read_idx_folder(loc)
+        files = tuple(str(f) for f in loc.files)
+    else:
+        cls = _vision_class(class_name, verify)
+        train_ds, test_ds = _open_vision(name, cls, root, download)
+        (img_train, y_train), (img_test, y_test) = _as_tensors(train_ds), _as_tensors(test_ds)
+        files = tuple(str(f) for f in _expected_files(cls, root)[1])
     # Subsample before standardizing, so that the statistics are those of the training set actually used.
     keep = _subset(opts["n_train"], len(y_train), opts["split_seed"], "n_train", name)
     if keep is not None:
@@ -391,7 +431,7 @@ def _load_vision(name: str, opts: dict[str, Any], root: Path, download: bool, ve
     x_train, x_test, raw_zero = _standardize(img_train, img_test)
     if parity:
         y_train, y_test = y_train % 2, y_test % 2
-    return Dataset(name, x_train, y_train, x_test, y_test, 2 if parity else 10, raw_zero)
+    return Dataset(name, x_train, y_train, x_test, y_test, 2 if parity else 10, raw_zero, files)
 
 
 # --------------------------------------------------------------------------------------------- registry

@@ -70,7 +70,8 @@ def train_model(
             "derived_from": ["model", plan["experiment"], plan["sampler"], plan["seed"]],
             "init": [init_seed(plan["rng_seed"], r) for r in range(n_replicas(plan))],
         },
-        "data": {**plan["data"], "fingerprint": data.fingerprint()},
+        # the tensors' fingerprint, and the files they were read from (none for digits and teacher)
+        "data": {**plan["data"], "fingerprint": data.fingerprint(), "files": list(data.files)},
         **provenance(device),
     }
     try:

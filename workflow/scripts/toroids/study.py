@@ -187,6 +187,24 @@ def models(config: dict[str, Any]) -> dict[str, ModelPlan]:
     return out
 
 
+def experiment_scale(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per experiment, the scale it ran at: combination ``{arch}-{dataset}``, epochs, batch size, train
+    samples (the ``n_train`` option or the teacher's ``P``, else ``"all"``) and seeds per sampler."""
+    rows = []
+    for exp in config["experiments"]:
+        training = {**config["training"], **exp.get("training", {})}
+        data = {**config["datasets"].get(exp["dataset"], {}), **exp.get("data", {})}
+        rows.append({
+            "experiment": experiment_name(exp),
+            "combination": f"{exp['arch']}-{exp['dataset']}",
+            "epochs": int(training["epochs"]),
+            "batch_size": int(training["batch_size"]),
+            "n_train": data.get("n_train") or data.get("P") or "all",
+            "seeds": len(exp["seeds"]),
+        })  # fmt: skip
+    return rows
+
+
 def has_batchnorm(plan: ModelPlan) -> bool:
     """Whether the model's architecture has BatchNorm layers (VGG16-BN; the binary MLP and ConvNet unless
     ``batchnorm: false``), decided from the plan, without building the network."""

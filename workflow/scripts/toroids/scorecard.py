@@ -1,0 +1,150 @@
+"""The scorecard: the paper's numbers (``workflow/resources/paper_numbers.csv``) beside a study's own.
+
+Each paper row names a figure and panel, a *combination* (``{arch}-{dataset}``; ``all`` for the text's
+statements), for a sweep which end of it (``size``: ``smallest`` or ``largest`` network), a ``quantity``, a
+``path`` (the barrier's path or the distance's representation) and a ``subject`` (a sampler or a pair
+type), the paper's value (``value``, or the range ``value``–``value_high``), its unit and its ``source``
+(``stated`` in the text, or ``read_off`` a plot). Ours is the mean over the study's solutions (models) or
+over the pairs of the pair type whose endpoints are solutions:
+
+* ``test_error``: the models' test error, in %;
+* ``barrier``: the peak train error along the path, ``barriers.csv``'s ``barrier``, in %;
+* ``distance``: the endpoints' per-parameter distance, ``distances.csv``, in that representation;
+* ``train_error_max``: the largest train error, in %, over every trained model of the study (solutions or
+  not: the paper says all of its models are solutions).
+
+``within`` says whether ours lies in the paper's range, for the rows that give one (``value_high``).
+
+*Does the ordering agree?* Within a group of rows (the same figure, panel, combination, size, quantity and
+path), the paper orders two subjects when their ranges do not overlap (``a.value_high < b.value``); the
+group agrees when ours orders every such pair the same way (``ordering`` = ``agrees`` / ``disagrees`` with
+the count of pairs), has ``no ordering`` when the paper orders none, and is ``not compared`` when the study
+lacks a subject. It is a description of the means at the study's scale, not a test: the claims table
+(:mod:`toroids.claims`) holds the intervals.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["PAPER_COLUMNS", "PAPER_NUMBERS", "compare", "read_paper"]
+
+PAPER_NUMBERS = Path(__file__).resolve().parents[2] / "resources" / "paper_numbers.csv"
+PAPER_COLUMNS = (
+    "figure", "panel", "combination", "size", "quantity", "path", "subject", "value", "value_high", "unit",
+    "source", "note",
+)  # fmt: skip
+_GROUP = ["figure", "panel", "combination", "size", "quantity", "path"]
+
+
+def read_paper(path: str | Path = PAPER_NUMBERS) -> pd.DataFrame:
+    """The paper's numbers, checked: the columns above, ``source`` ∈ {stated, read_off}, a range's
+    ``value_high`` ≥ ``value``; blanks are empty strings (``value_high``: NaN)."""
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if tuple(df.columns) != PAPER_COLUMNS:
+        raise ValueError(f"{path}: columns {list(df.columns)}, expected {list(PAPER_COLUMNS)}")
+    df["value"] = df["value"].astype(float)
+    df["value_high"] = pd.to_numeric(df["value_high"].replace("", np.nan))
+    bad = df[~df["source"].isin(["stated", "read_off"]) | (df["value_high"] < df["value"])]
+    if len(bad):
+        raise ValueError(f"{path}: rows {list(bad.index + 2)} have a bad source or a range high < low")
+    return df
+
+
+def _experiments_for(row: pd.Series, models: pd.DataFrame) -> list[str]:
+    """The study's experiments of the row's combination; for a sweep end, the one with the fewest or most
+    parameters."""
+    if row["combination"] == "all":
+        return sorted(models["experiment"].unique())
+    m = models[(models["arch"] + "-" + models["dataset"]) == row["combination"]]
+    if not len(m):
+        return []
+    if row["size"] in ("smallest", "largest"):
+        size = m.groupby("experiment")["n_params"].max()
+        return [size.idxmin() if row["size"] == "smallest" else size.idxmax()]
+    return sorted(m["experiment"].unique())
+
+
+def _ours(row: pd.Series, experiments: list[str], models: pd.DataFrame, barriers: pd.DataFrame,
+          distances: pd.DataFrame) -> tuple[float, int]:
+    """(our value, how many models or pairs it averages); NaN and 0 when the study has none."""
+    mine = models[models["experiment"].isin(experiments)]
+    sol = mine[mine["is_solution"].astype(bool)]
+    good = set(sol["model_id"])
+    q = row["quantity"]
+    if q == "train_error_max":  # over every trained model: the paper says all of its models are solutions
+        trained = mine["train_error"].dropna()
+        return (float(trained.max() * 100), len(trained)) if len(trained) else (np.nan, 0)
+    if q == "test_error":
+        m = sol[sol["sampler"] == row["subject"]]
+        return (float(m["test_error"].mean() * 100), len(m)) if len(m) else (np.nan, 0)
+    table, col, scale = (barriers, "barrier", 100.0) if q == "barrier" else (distances, "distance", 1.0)
+    if not len(table):
+        return np.nan, 0
+    t = table[table["experiment"].isin(experiments) & (table["pair_type"] == row["subject"])]
+    t = t[t["left"].isin(good) & t["right"].isin(good)]
+    if q == "barrier":
+        t = t[t["path"] == row["path"]]
+    else:
+        t = t[(t["between"] == "endpoints") & (t["representation"] == row["path"])]
+    if not len(t):
+        return np.nan, 0
+    return float(t[col].mean() * scale), int(t["pair"].nunique())
+
+
+def _ordering(group: pd.DataFrame) -> str:
+    """Whether our values order the group's subjects as the paper's do (see the module's docstring)."""
+    high = group["value_high"].fillna(group["value"])
+    ordered = [
+        (i, j)
+        for i, j in itertools.permutations(group.index, 2)
+        if high[i] < group.at[j, "value"]  # the paper: i below j
+    ]
+    if not ordered:
+        return "no ordering"
+    if group["ours"].isna().any():
+        return "not compared"
+    agree = sum(group.at[i, "ours"] < group.at[j, "ours"] for i, j in ordered)
+    verdict = "agrees" if agree == len(ordered) else "disagrees"
+    return f"{verdict} ({agree} of {len(ordered)} pairs)"
+
+
+def compare(paper: pd.DataFrame, models: pd.DataFrame, barriers: pd.DataFrame, distances: pd.DataFrame,
+            scale: pd.DataFrame) -> pd.DataFrame:
+    # scale: a row per experiment (toroids.study.experiment_scale)
+    """One row per paper number: the paper's columns, then ``ours``, ``n`` (models or pairs averaged),
+    ``within``, ``experiments`` (those of the study that enter), their scale (``n_params``, ``epochs``,
+    ``n_train``, ``seeds``, each ``a/b`` when the experiments differ), ``ordering`` (of the row's group)
+    and ``why_not`` (empty when compared: else what the study lacks)."""
+    rows = []
+    for _, row in paper.iterrows():
+        exps = _experiments_for(row, models)
+        ours, n = _ours(row, exps, models, barriers, distances) if exps else (np.nan, 0)
+        sc = scale[scale["experiment"].isin(exps)]
+        why = ""
+        if not exps:
+            why = f"no {row['combination']} experiment in this study"
+        elif n == 0:
+            why = f"no solution or pair of {row['subject']} ({row['path'] or row['quantity']}) in it"
+        rows.append({
+            **row.to_dict(),
+            "ours": ours,
+            "n": n,
+            "within": "" if np.isnan(row["value_high"]) or np.isnan(ours)
+            else "yes" if row["value"] <= ours <= row["value_high"] else "no",
+            "experiments": " ".join(exps),
+            "n_params": "/".join(str(int(v)) for v in dict.fromkeys(
+                models[models["experiment"].isin(exps)].groupby("experiment")["n_params"].max()
+            )),
+            **{k: "/".join(str(v) for v in dict.fromkeys(sc[k])) for k in ("epochs", "n_train", "seeds")},
+            "why_not": why,
+        })  # fmt: skip
+    out = pd.DataFrame(rows)
+    out["ordering"] = ""
+    for _, group in out.groupby(_GROUP, sort=False, dropna=False):
+        out.loc[group.index, "ordering"] = _ordering(group)
+    return out
