@@ -43,3 +43,4 @@ rule all:
     input:
         FIGURES,
         TABLES,
+        PAGES,

@@ -41,12 +41,13 @@ rule analysis:
         correlations=f"{RESULTS}/tables/correlations.csv",
         sharpness=f"{RESULTS}/tables/sharpness.csv",
         distance_barrier=f"{RESULTS}/tables/distance_barrier.csv",
-        claims=report(
-            f"{RESULTS}/tables/claims.csv",
+        claims=f"{RESULTS}/tables/claims.csv",
+        claim_tests=f"{RESULTS}/tables/claim_tests.csv",
+        page=report(
+            f"{RESULTS}/tables/claims.html",
             caption="../report/claims.rst",
             category="Claims",
         ),
-        claim_tests=f"{RESULTS}/tables/claim_tests.csv",
     log:
         f"{RESULTS}/logs/analysis.log",
     conda:
@@ -66,8 +67,9 @@ rule scorecard:
         barriers=f"{RESULTS}/tables/barriers.csv",
         distances=f"{RESULTS}/tables/distances.csv",
     output:
-        report(
-            f"{RESULTS}/tables/paper_comparison.csv",
+        table=f"{RESULTS}/tables/paper_comparison.csv",
+        page=report(
+            f"{RESULTS}/tables/paper_comparison.html",
             caption="../report/paper_comparison.rst",
             category="Claims",
         ),
@@ -78,5 +80,6 @@ rule scorecard:
         "../envs/plot.yaml"
     params:
         scale=study.experiment_scale(config),
+        solutions_only=config["stats"]["solutions_only"],
     script:
         "../workflow/scripts/scorecard.py"

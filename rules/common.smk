@@ -91,6 +91,13 @@ FIGURES = [
     if sel.drawn
     for ext in ("pdf", "png")
 ] + [f"{RESULTS}/figures/index.csv", f"{RESULTS}/config.yaml"]
+# the report's pages: the tables a reader reads in the browser (toroids.pages)
+PAGES = [
+    f"{RESULTS}/figures/index.html",
+    f"{RESULTS}/config.html",
+    f"{RESULTS}/tables/claims.html",
+    f"{RESULTS}/tables/paper_comparison.html",
+]
 TABLES = [
     f"{RESULTS}/tables/{name}.csv"
     for name in [

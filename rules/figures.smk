@@ -30,8 +30,9 @@ for _name, _fig in FIGURE_MANIFEST.items():
 
 rule figure_index:
     output:
-        report(
-            f"{RESULTS}/figures/index.csv",
+        table=f"{RESULTS}/figures/index.csv",
+        page=report(
+            f"{RESULTS}/figures/index.html",
             caption="../report/figure_index.rst",
             category="Figures",
         ),
@@ -48,8 +49,9 @@ rule figure_index:
 
 rule study_config:
     output:
-        report(
-            f"{RESULTS}/config.yaml",
+        config=f"{RESULTS}/config.yaml",
+        page=report(
+            f"{RESULTS}/config.html",
             caption="../report/study_config.rst",
             category="Config",
         ),

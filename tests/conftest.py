@@ -1,10 +1,20 @@
 import copy
+import os
 from pathlib import Path
 
 import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+
+#: Debian's dataset-fashion-mnist: the real data the real-data tests read. CI installs it (.ci/run) and sets
+#: TOROIDS_REQUIRE_REAL_DATA, so that there a missing package fails those tests instead of skipping them.
+DEBIAN_FMNIST = Path("/usr/share/datasets/fashion-mnist")
+needs_real_fmnist = pytest.mark.skipif(
+    not DEBIAN_FMNIST.is_dir() and not os.environ.get("TOROIDS_REQUIRE_REAL_DATA"),
+    reason=f"Debian's dataset-fashion-mnist is not installed ({DEBIAN_FMNIST}): "
+    "apt-get install dataset-fashion-mnist",
+)
 
 
 @pytest.fixture(autouse=True, scope="session")

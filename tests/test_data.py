@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import os
 import pickle
 import struct
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
+from tests.conftest import DEBIAN_FMNIST, needs_real_fmnist
 from toroids import datafiles
 from toroids.data import DATASETS, DataError, Dataset, load_dataset, teacher_draws
 
@@ -394,12 +394,8 @@ def test_missing_fashion_mnist_names_every_place_and_the_install_command(tmp_pat
         assert part in message, part
 
 
-DEBIAN_FMNIST = datafiles.SYSTEM_FOLDERS["fashion_mnist"][0]
-# CI installs the package (.ci/run) and sets TOROIDS_REQUIRE_REAL_DATA: there, a missing package fails.
-needs_real_fmnist = pytest.mark.skipif(
-    not DEBIAN_FMNIST.is_dir() and not os.environ.get("TOROIDS_REQUIRE_REAL_DATA"),
-    reason=f"Debian's dataset-fashion-mnist is not installed ({DEBIAN_FMNIST})",
-)
+def test_the_test_suite_looks_where_the_library_does():
+    assert datafiles.SYSTEM_FOLDERS["fashion_mnist"] == (DEBIAN_FMNIST,)
 
 
 @needs_real_fmnist

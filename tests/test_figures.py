@@ -4,7 +4,7 @@ import yaml
 
 from tests.conftest import ROOT
 from toroids.config import load_schema, validate_config
-from toroids.figures import FIGURES, figure_index, select
+from toroids.figures import FIGURES, figure_index, select, select_all
 
 SCHEMA = load_schema(ROOT / "config" / "schema" / "config.schema.yaml")
 
@@ -53,8 +53,11 @@ def test_default_study_draws_what_it_has_and_names_what_it_lacks(default_config)
     cfg = validate_config(default_config, SCHEMA)
     index = {r["figure"]: r for r in figure_index(cfg, "results/default")}
     left_out = {n for n, r in index.items() if r["status"] == "left out"}
-    # no LeNet, VGG16, binary MLP or ConvNet in the default study
-    assert left_out == {12, 13, 16, 19, 20, 21, 22, 23}
+    # no LeNet, VGG16, binary MLP or ConvNet in the default study; Figs. 9, 10, 17 would repeat 2, 3, 5
+    assert left_out == {9, 10, 12, 13, 16, 17, 19, 20, 21, 22, 23}
+    for appendix, main in ((9, 2), (10, 3), (17, 5)):
+        assert index[appendix]["left_out"].startswith(f"the same picture as Fig. {main} in this study")
+        assert index[main]["status"] == "drawn"
     assert "vgg16_bn" in index[16]["left_out"] and "lenet" in index[12]["left_out"]
     assert "vgg16_bn" in index[4]["left_out"] and index[4]["status"] == "drawn"  # a row left out, said so
     # the main figures fall back to the study's own networks
@@ -85,3 +88,13 @@ def test_appendix_figures_are_strict_about_their_architecture():
         FIGURES["fig03_bend_paths"], _config([_exp("mlp", "digits")], midpoints={"pairs_per_type": 0})
     )
     assert not fig3.drawn and "single-bend midpoints" in fig3.left_out[0]
+
+
+def test_an_appendix_figure_is_drawn_when_it_shows_more_than_its_main_figure():
+    two = [_exp("mlp", "fashion_mnist"), _exp("lenet", "fashion_mnist")]
+    sels = select_all(validate_config({"study": "two", "experiments": two}, SCHEMA))
+    # Fig. 2: LeNet on top, the MLP below; Fig. 9: both in full; Fig. 3: LeNet; Fig. 10: both
+    assert sels["fig09_paths_all"].drawn and sels["fig10_bend_paths_all"].drawn
+    assert sels["fig17_distances_all"].slots["experiments"] == ["mlp-fashion_mnist", "lenet-fashion_mnist"]
+    one = select_all(validate_config({"study": "one", "experiments": two[1:]}, SCHEMA))
+    assert not one["fig09_paths_all"].drawn and not one["fig17_distances_all"].drawn

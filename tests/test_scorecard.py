@@ -74,6 +74,8 @@ def test_orderings_agree_or_disagree_as_the_means_do():
     models = _models({"rsgd": [0.05], "sgd": [0.04], "adv": [0.09]})
     swapped = scorecard.compare(paper, models, EMPTY, EMPTY, SCALE)
     assert set(swapped["ordering"]) == {"disagrees (2 of 3 pairs)"}
+    partial = scorecard.compare(paper, _models({"rsgd": [0.01], "sgd": [0.04]}), EMPTY, EMPTY, SCALE)
+    assert set(partial["ordering"]) == {"agrees (1 of 1 pairs; 2 not compared)"}
 
 
 def test_non_solutions_stay_out_and_overlapping_ranges_order_nothing():

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.conftest import needs_real_fmnist
 from toroids.config import load_schema, validate_config
 from toroids.figures import FIGURES, select
 from toroids.study import BEND_PATHS, BINARY_PATHS, PATHS
@@ -150,9 +151,19 @@ def test_tiny_study_end_to_end(tmp_path):
         meta = json.loads((res / "models" / m.model_id / "meta.json").read_text())
         assert meta["seeds"]["rng_seed"] == model_seed(m.experiment, m.sampler, m.seed) == m.rng_seed
         assert meta["seeds"]["init"] == [init_seed(m.rng_seed, 0)]
+    # the report's tables are pages (toroids.pages), and the report carries them, not the CSVs
+    pages = (("tables/claims.html", "claim_4_deep"), ("tables/paper_comparison.html", "Not compared here"),
+             ("figures/index.html", "fig23_"), ("config.html", "triplet_sections"))  # fmt: skip
+    for page, marker in pages:
+        text = (res / page).read_text()
+        assert text.startswith("<!doctype html>") and ("<table>" in text or "<pre>" in text), page
+        assert marker in text, page
     report = run(["--report", str(tmp_path / "report.html")], tmp_path)
     assert report.returncode == 0, report.stderr[-3000:]
-    assert (tmp_path / "report.html").stat().st_size > 50_000
+    html = (tmp_path / "report.html").read_text()
+    assert len(html) > 50_000 and "claims.html" in html and "paper_comparison.html" in html
+    assert "60 epochs, batch 64" not in html and "12 epochs, batch 64" in html  # each experiment's own
+    assert "3 epochs, batch 50" in html
     # nothing to do on a second run
     again = run(["--cores", "2", "-n"], tmp_path)
     assert "Nothing to be done" in again.stdout + again.stderr
@@ -206,3 +217,57 @@ def test_a_study_file_means_the_same_from_any_folder(tmp_path):
     assert default.returncode == 0, default.stderr[-3000:]
     written = (tmp_path / "d" / "results" / "default" / "config.yaml").read_text()
     assert yaml.safe_load(written)["study"] == "default"
+
+
+REAL = {
+    "study": "real",
+    "threads": 1,
+    "data": {"root": "nowhere", "download": False},  # so the Debian package's folder is what is read
+    "resources": {"models_per_job": 4},
+    "datasets": {"fashion_mnist": {"n_train": 300, "n_test": 300}},
+    "experiments": [
+        {"arch": "mlp", "dataset": "fashion_mnist", "model": {"widths": [32]}, "samplers": ["sgd", "adv"],
+         "seeds": [0, 1], "sampler_options": {"adv": {"pretrain_epochs": 4, "pretrain_target": None}}},
+        {"arch": "binary_mlp", "dataset": "fashion_mnist", "model": {"widths": [16, 16]}, "samplers": ["sgd"],
+         "seeds": [0, 1, 2], "triplet_sections": True, "sections_pairs_per_type": 0,
+         "sampler_options": {"sgd": {"lr": 1.0, "momentum": 0.0, "nesterov": False}}},
+    ],  # fmt: skip
+    "training": {"epochs": 4, "batch_size": 100},
+    "geometry": {"n_points": 5},
+    "midpoints": {"epochs": 2, "pairs_per_type": 1},
+    "sections": {"resolution": 5, "pairs_per_type": 0},
+    "local_energy": {"sigmas": [0.0, 0.2], "n_samples": 2, "sigma_star": 0.2, "flip_fractions": [0.0, 0.05],
+                     "flip_samples": 2},  # fmt: skip
+    "sharpness": {"n_probes": 2},
+    "stats": {"solutions_only": False, "n_resamples": 200},
+}
+
+
+@pytest.mark.workflow
+@needs_real_fmnist
+def test_a_tiny_study_on_the_real_fashion_mnist(tmp_path):
+    """The real-data path end to end: Debian's files, read where the package put them, through every rule,
+    the scorecard comparing the paper's MLP/FMNIST numbers with these models'."""
+    out = run(["--cores", "2"], tmp_path, REAL, timeout=900)
+    assert out.returncode == 0, out.stderr[-4000:]
+    res = tmp_path / "results" / "real"
+    import json
+
+    import pandas as pd
+
+    meta = json.loads((res / "models" / "mlp-fashion_mnist-sgd-s0" / "meta.json").read_text())
+    names = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+             "t10k-labels-idx1-ubyte")  # fmt: skip
+    assert meta["data"]["files"] == [f"/usr/share/datasets/fashion-mnist/{n}.gz" for n in names]
+    assert meta["data"]["options"]["n_train"] == 300 and len(meta["data"]["fingerprint"]) == 64
+    models = pd.read_csv(res / "tables" / "models.csv")
+    assert len(models) == 7 and (models["status"] == "ok").all()
+    assert models["test_error"].between(0.0, 0.9).all()  # learned something: chance is 0.9
+    card = pd.read_csv(res / "tables" / "paper_comparison.csv", keep_default_na=False)
+    mine = card[(card["combination"] == "mlp-fashion_mnist") & (card["quantity"] == "test_error")]
+    assert set(mine["subject"]) == {"rsgd", "sgd", "adv"}
+    assert (mine[mine["subject"] != "rsgd"]["n"] == 2).all()
+    assert (mine[mine["subject"] == "rsgd"]["why_not"] != "").all()  # no RSGD model here, and it says so
+    assert set(card["epochs"][card["combination"] == "mlp-fashion_mnist"]) == {"4"}
+    for name in ("fig01_flatness", "fig07_deep_binary", "fig08_binary_sections"):
+        assert (res / "figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG", name

@@ -2,7 +2,8 @@
 
 import pandas as pd
 
-from toroids import claims, jobs, stats, tables
+from toroids import claims, jobs, pages, stats, tables
+from toroids.files import atomic_write_text
 
 log = jobs.start(snakemake)
 p = snakemake.params
@@ -41,6 +42,7 @@ table, comparisons = claims.claims_table(
 )
 jobs.write_csv(snakemake.output.claims, table)
 jobs.write_csv(snakemake.output.claim_tests, comparisons)
+atomic_write_text(snakemake.output.page, pages.claims_page(table, comparisons))
 for row in table.itertuples():
     log(
         f"{row.claim_id}: {row.status} ({row.summary}; deciding {row.deciding} = {row.estimate:.4g} "

@@ -2,7 +2,8 @@
 
 import pandas as pd
 
-from toroids import jobs, scorecard, tables
+from toroids import jobs, pages, scorecard, tables
+from toroids.files import atomic_write_text
 
 log = jobs.start(snakemake)
 out = scorecard.compare(
@@ -11,8 +12,10 @@ out = scorecard.compare(
     tables.read_or_empty(snakemake.input.barriers),
     tables.read_or_empty(snakemake.input.distances),
     pd.DataFrame(snakemake.params.scale),
+    solutions_only=snakemake.params.solutions_only,
 )
-jobs.write_csv(snakemake.output[0], out)
+jobs.write_csv(snakemake.output.table, out)
+atomic_write_text(snakemake.output.page, pages.scorecard_page(out))
 compared = out[out["why_not"] == ""]
 groups = compared.drop_duplicates(["figure", "panel", "combination", "size", "quantity", "path"])
 verdicts = groups["ordering"].str.split(" ").str[0].value_counts().to_dict()

@@ -6,7 +6,7 @@ beside it were made."""
 
 import yaml
 
-from toroids import jobs
+from toroids import jobs, pages
 from toroids.config import OPERATIONAL
 from toroids.files import atomic_write_text
 
@@ -21,5 +21,7 @@ header = (
     "# operational settings (device, threads, data.root, data.download, evaluate.chunk_size, resources):\n"
     "# as when this file was written; changing them reruns nothing and changes no result\n"
 )
-atomic_write_text(snakemake.output[0], header + yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+text = header + yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
+atomic_write_text(snakemake.output.config, text)
+atomic_write_text(snakemake.output.page, pages.config_page(config["study"], text))
 log(f"wrote the config of study {config['study']!r}: {len(config['experiments'])} experiments")

@@ -168,14 +168,39 @@ def _pick(slot: Slot, candidates: list[_Exp]) -> list[_Exp]:
 
 
 def select(figure: Figure, config: Mapping[str, Any]) -> Selection:
-    """The experiments each slot of ``figure`` draws in the study ``config``, and the slots left out."""
-    return _select(figure, _experiments(config))
+    """The experiments each slot of ``figure`` draws in the study ``config``, and the slots left out (as
+    :func:`select_all` decides them: an appendix figure depends on its main figure)."""
+    return select_all(config)[figure.name]
+
+
+#: the appendix figures that repeat a main-text figure for every continuous experiment (Figs. 9, 10, 17 are
+#: Figs. 2, 3, 5 for each combination): in a study where both would draw the same one experiment they are
+#: the same picture, drawn once as the main figure
+REPEATS = {"fig09_paths_all": "fig02_paths", "fig10_bend_paths_all": "fig03_bend_paths",
+           "fig17_distances_all": "fig05_distances"}  # fmt: skip
+
+
+def _shown(sel: Selection) -> set[str]:
+    return {e for names in sel.slots.values() for e in names}
 
 
 def select_all(config: Mapping[str, Any]) -> dict[str, Selection]:
-    """:func:`select` for every figure of the manifest, the study's plan derived once."""
+    """:func:`select` for every figure of the manifest, the study's plan derived once; an appendix figure
+    of :data:`REPEATS` that would show the same single experiment as its main figure is left out, the index
+    saying so."""
     exps = _experiments(config)
-    return {name: _select(fig, exps) for name, fig in FIGURES.items()}
+    sels = {name: _select(fig, exps) for name, fig in FIGURES.items()}
+    for appendix, main in REPEATS.items():
+        a, m = sels[appendix], sels[main]
+        if a.drawn and m.drawn and _shown(a) == _shown(m) and len(_shown(a)) == 1:
+            (only,) = _shown(a)
+            number = FIGURES[main].number
+            sels[appendix] = Selection(
+                {k: [] for k in a.slots},
+                [f"the same picture as Fig. {number} in this study (its one experiment, {only}): drawn once, "
+                 f"as Fig. {number}"],
+            )
+    return sels
 
 
 def _select(figure: Figure, exps: list[_Exp]) -> Selection:

@@ -8,13 +8,14 @@ S-S blue, A-A red, S-A green, R-R black, R-S magenta, R-A orange. Samplers beyon
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 
+import matplotlib.patheffects  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -264,6 +265,23 @@ def _plain_log(ax: plt.Axes, axis: str = "x") -> None:
     target.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
 
+def _log_scale(ax: plt.Axes, axis: str, values: Iterable[float]) -> str:
+    """A log axis for positive ``values`` (in the units plotted); with zeros among them a symmetric log axis,
+    linear below the smallest positive value, so that a δE = 0 is drawn at 0 and not dropped; linear when
+    none is positive. Returns the scale chosen."""
+    v = np.asarray(list(values), dtype=float)
+    v = v[np.isfinite(v)]
+    positive = v[v > 0]
+    if not len(positive):
+        return "linear"
+    if (v > 0).all():
+        (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+        _plain_log(ax, axis)
+        return "log"
+    (ax.set_xscale if axis == "x" else ax.set_yscale)("symlog", linthresh=float(positive.min()))
+    return "symlog"
+
+
 def _nothing(message: str) -> plt.Figure:
     style()
     fig, axes = _grid(1, 1)
@@ -295,17 +313,16 @@ def _ax_local_energy(ax: plt.Axes, le: pd.DataFrame, experiment: str, xlabel: st
     agg = prepare_local_energy(le, experiment)
     for sampler in _order_samplers(agg["sampler"].unique()):
         g, st = agg[agg["sampler"] == sampler], _sampler(sampler)
-        if log_y:
-            g = g[g["mean"] > 0]  # δE(0) = 0 has no place on a log axis
         ax.plot(g["sigma"], 100 * g["mean"], color=st["color"], marker=st["marker"], ms=4, label=st["label"])
-        lo = (g["mean"] - g["std"]).clip(lower=g["mean"] * 0.05 if log_y else None)
+        lo = (g["mean"] - g["std"]).clip(lower=0)
         ax.fill_between(
             g["sigma"], 100 * lo, 100 * (g["mean"] + g["std"]), color=st["color"], alpha=0.15, lw=0
         )
-    if log_y and (agg["mean"] > 0).any():
-        ax.set_yscale("log")
-        _plain_log(ax, "y")
-    ax.set(xlabel=xlabel, ylabel="local energy δE (train error, %)")
+    # δE(σ = 0) is 0 by definition, and a flat minimum can have δE = 0 at small σ: a symmetric log axis
+    # draws them at 0 (linear below the smallest positive value) instead of dropping them
+    scale = _log_scale(ax, "y", 100 * agg["mean"]) if log_y else "linear"
+    ylabel = "local energy δE (train error, %)" + (", symlog: linear near 0" if scale == "symlog" else "")
+    ax.set(xlabel=xlabel, ylabel=ylabel)
 
 
 def figure_flatness(
@@ -341,12 +358,10 @@ def figure_flatness(
                 capsize=2,
                 label=st["label"],
             )
-        if (sub["delta_mean"] > 0).all() and len(sub):
-            ax2.set_xscale("log")
-            _plain_log(ax2, "x")
+        scale = _log_scale(ax2, "x", 100 * sub["delta_mean"])
         ax2.set(
             title=f"{exp}: flatness and generalization",
-            xlabel=f"δE at σ* = {sigma_star} (%)",
+            xlabel=f"δE at σ* = {sigma_star} (%)" + (", symlog: linear near 0" if scale == "symlog" else ""),
             ylabel="test error (%)",
         )
     fig.tight_layout()
@@ -374,7 +389,9 @@ def figure_paths(paths: pd.DataFrame, panels: Sequence[tuple[str, str]], ncols: 
             g = agg[agg["pair_type"] == t]
             col = _pair_color(t)
             ax.plot(g["x"], g["mean"], color=col, lw=1.5)
-            ax.fill_between(g["x"], g["mean"] - g["std"], g["mean"] + g["std"], color=col, alpha=0.15, lw=0)
+            if g["n"].max() >= 2:  # a band over one pair would promise a spread that was never measured
+                lo, hi = g["mean"] - g["std"], g["mean"] + g["std"]
+                ax.fill_between(g["x"], lo, hi, color=col, alpha=0.15, lw=0)
             pairs_of[t] = max(pairs_of.get(t, 0), int(g["n"].max()))
         ax.set(xlim=(0, 1), xlabel="position on the path (rescaled)")
         ax.set_ylim(bottom=0)
@@ -439,6 +456,9 @@ def figure_distances(distances: pd.DataFrame, experiments: Sequence[str]) -> plt
 
 #: contour levels of the paper's 2-D sections, train error in % (digest §5.4)
 SECTION_LEVELS = [0, 0.025, 0.091, 0.33, 1.2, 4.5, 16, 60, 100]
+#: the sections' colour map: it holds neither the green of RSGD nor the blue of SGD, so their markers stand
+#: out on it (on viridis they did not)
+SECTION_CMAP = "magma"
 
 
 def section_pairs(
@@ -469,7 +489,9 @@ def section_grid(sub: pd.DataFrame, value: str) -> pd.DataFrame:
 def _mark(ax: plt.Axes, a: float, b: float, sampler: str, label: str) -> None:
     """A network on a section: its sampler's marker, and its label on the side where there is room."""
     st = _sampler(sampler)
-    ax.plot(a, b, marker=st["marker"], color=st["color"], mec="white", ms=9, ls="none")
+    # a white ring inside a black one: the sampler's colour stays legible on every colour of the map
+    ax.plot(a, b, marker=st["marker"], color="black", ms=12, ls="none")
+    ax.plot(a, b, marker=st["marker"], color=st["color"], mec="white", mew=1.2, ms=9, ls="none")
     lo, hi = ax.get_xlim()
     right_half = a > lo + 0.5 * (hi - lo)
     ax.annotate(
@@ -480,6 +502,7 @@ def _mark(ax: plt.Axes, a: float, b: float, sampler: str, label: str) -> None:
         ha="right" if right_half else "left",
         color="white",
         fontsize="small",
+        path_effects=[matplotlib.patheffects.withStroke(linewidth=2, foreground="black")],
     )
 
 
@@ -497,7 +520,7 @@ def figure_sections(
     style()
     if not panels:
         return _nothing("no 2-D sections in this study")
-    cmap = plt.get_cmap("viridis", len(SECTION_LEVELS) - 1)
+    cmap = plt.get_cmap(SECTION_CMAP, len(SECTION_LEVELS) - 1)
     norm = matplotlib.colors.BoundaryNorm(SECTION_LEVELS, cmap.N)
     fig, axes = _grid(len(panels), ncols, width=PANEL_W, height=PANEL_W, layout="constrained")
     for ax, (exp, pair, rep, err) in zip(axes, panels):
@@ -570,21 +593,19 @@ def figure_triplet_sections(
                 _empty(ax, f"{tid}: no {rep} plane")
                 continue
             grid = section_grid(sub, "train_error")
-            ax.contourf(grid.columns, grid.index, grid.to_numpy(), levels=levels, cmap="viridis", norm=norm)
+            z = grid.to_numpy()
+            ax.contourf(grid.columns, grid.index, z, levels=levels, cmap=SECTION_CMAP, norm=norm)
             pts = sub[sub["kind"] == "point"].set_index("name")
             sampler = sub["sampler"].iloc[0]
             for name in ("a", "b", "c"):
                 _mark(ax, pts.loc[name, "alpha"], pts.loc[name, "beta"], sampler, name)
             title = "not aligned" if rep == "raw" else "b, c aligned to a"
-            ax.set(
-                title=f"{sub['experiment'].iloc[0]}: {_sampler(sampler)['label']}, {title}",
-                xlabel="α",
-                ylabel="β",
-            )
+            # two lines, and the colour bar below the panels: the right column's titles stay clear of it
+            label = _sampler(sampler)["label"]
+            ax.set(title=f"{sub['experiment'].iloc[0]}\n{label}, {title}", xlabel="α", ylabel="β")
             ax.title.set_fontsize("small")
-    fig.colorbar(
-        matplotlib.cm.ScalarMappable(norm=norm, cmap="viridis"), ax=axes, label="train error (%)", shrink=0.9
-    )
+    mappable = matplotlib.cm.ScalarMappable(norm=norm, cmap=SECTION_CMAP)
+    fig.colorbar(mappable, ax=axes, label="train error (%)", location="bottom", shrink=0.8, aspect=40)
     return fig
 
 
@@ -722,43 +743,71 @@ def figure_deep_binary(tables: dict[str, pd.DataFrame], experiments: Sequence[st
     if not experiments:
         return _nothing("no binary networks with pairs in this study")
     models, le, paths, dist = tables["models"], tables["local_energy"], tables["paths"], tables["distances"]
+    sub_all = paths[paths["experiment"].isin(experiments)] if len(paths) else paths
+    # the bends' column only when some row has single bends: no panel that can only say "not computed"
+    bends = len(sub_all) and sub_all["path"].isin(["random_bend", "random_aligned_bend"]).any()
+    ncols = 3 if bends else 2
     fig, axes = plt.subplots(
-        len(experiments), 3, figsize=(3 * PANEL_W, (PANEL_H + 0.4) * len(experiments)), squeeze=False
+        len(experiments), ncols, figsize=(ncols * PANEL_W, (PANEL_H + 0.4) * len(experiments)), squeeze=False
     )
-    styles = {"random": ("--", 0.5, "raw"), "random_aligned": ("-", 1.0, "aligned")}
     for r, exp in enumerate(experiments):
-        ax1, ax2, ax3 = axes[r]
+        ax1, ax2 = axes[r][:2]
         _ax_local_energy(ax1, le, exp, "flipped fraction ε", log_y=False)
         labels = binary_legend(models, exp)
         for line in ax1.get_lines():
             key = next((s for s in labels if _sampler(s)["label"] == line.get_label()), None)
             if key:
-                line.set_label(labels[key])
+                flat = not np.any(np.asarray(line.get_ydata(), dtype=float) > 0)
+                line.set_label(labels[key] + (" (δE = 0 throughout)" if flat else ""))
         ax1.legend(fontsize="x-small", loc="upper left")
         ax1.set_title(f"{exp}\nlocal energy", fontsize="small")
         same = [f"{SAMPLER_LETTER[s]}-{SAMPLER_LETTER[s]}" for s in labels if s in SAMPLER_LETTER]
         sub = paths[paths["experiment"] == exp] if len(paths) else paths
-        for ax, families, x in (
-            (ax2, ("random", "random_aligned"), "hamming"),
-            (ax3, ("random_bend", "random_aligned_bend"), "x"),
-        ):
-            drawn = False
-            for fam in families:
-                ls, alpha, what = styles[fam.removesuffix("_bend")]
-                agg = prepare_binary_paths(sub, dist, exp, fam) if len(sub) else pd.DataFrame()
-                for t in [t for t in same if len(agg) and t in set(agg["pair_type"])]:
-                    g = agg[agg["pair_type"] == t]
-                    ax.plot(g[x], g["mean"], ls=ls, color=_pair_color(t), alpha=alpha, label=f"{t} {what}")
-                    drawn = True
-            if not drawn:
-                _empty(ax, "not computed in this study")
+        panels = [(ax2, ("random", "random_aligned"), "hamming")]
+        if bends:
+            panels.append((axes[r][2], ("random_bend", "random_aligned_bend"), "x"))
+        for ax, (raw, aligned), x in panels:
+            if not _binary_path_panel(ax, sub, dist, exp, raw, aligned, x, same):
+                _empty(ax, "not computed for this experiment")
                 continue
             ax.set_ylim(bottom=0)
             ax.set_ylabel("train error (%)")
-            ax.legend(fontsize="x-small", ncol=2)
+            ax.legend(fontsize="x-small", ncol=1, loc="upper left")
         ax2.set(xlabel="Hamming distance from the left (fraction)")
         ax2.set_title(f"{exp}\nrandom shortest paths", fontsize="small")
-        ax3.set(xlabel="position along the path (rescaled)", xlim=(0, 1))
-        ax3.set_title(f"{exp}\nsingle bend through an optimized midpoint", fontsize="small")
+        if bends:
+            axes[r][2].set(xlabel="position along the path (rescaled)", xlim=(0, 1))
+            axes[r][2].set_title(f"{exp}\nsingle bend through an optimized midpoint", fontsize="small")
     fig.tight_layout()
     return fig
+
+
+def _binary_path_panel(
+    ax: plt.Axes, sub: pd.DataFrame, dist: pd.DataFrame, exp: str, raw: str, aligned: str, x: str,
+    types: Sequence[str],
+) -> bool:
+    """One panel of Fig. 7's paths, raw (light, dashed) and aligned (dark) per same-sampler pair type; a
+    legend entry for every line, saying so where a line hides another (aligned = raw: no permutation
+    changed the pair, e.g. a perceptron) or lies on the axis (0 throughout). False when nothing to draw."""
+    fams = {
+        f: prepare_binary_paths(sub, dist, exp, f) if len(sub) else pd.DataFrame() for f in (raw, aligned)
+    }
+    drawn = False
+    for t in types:
+        g = {f: a[a["pair_type"] == t] for f, a in fams.items() if len(a) and t in set(a["pair_type"])}
+        if not g:
+            continue
+        color = _pair_color(t)
+        same = raw in g and aligned in g and len(g[raw]) == len(g[aligned]) and np.allclose(
+            g[raw]["mean"].to_numpy(), g[aligned]["mean"].to_numpy()
+        )
+        for f, (ls, alpha, what) in ((raw, ("--", 0.5, "raw")), (aligned, ("-", 1.0, "aligned"))):
+            if f not in g or (same and f == raw):
+                continue
+            if same:
+                what = "aligned = raw"
+            if not (g[f]["mean"] > 0).any():
+                what += " (0 throughout)"
+            ax.plot(g[f][x], g[f]["mean"], ls=ls, color=color, alpha=alpha, label=f"{t} {what}")
+            drawn = True
+    return drawn

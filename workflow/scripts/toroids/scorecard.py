@@ -5,7 +5,8 @@ statements), for a sweep which end of it (``size``: ``smallest`` or ``largest`` 
 ``path`` (the barrier's path or the distance's representation) and a ``subject`` (a sampler or a pair
 type), the paper's value (``value``, or the range ``value``–``value_high``), its unit and its ``source``
 (``stated`` in the text, or ``read_off`` a plot). Ours is the mean over the study's solutions (models) or
-over the pairs of the pair type whose endpoints are solutions:
+over the pairs of the pair type whose endpoints are solutions (every trained model with
+``stats.solutions_only: false``):
 
 * ``test_error``: the models' test error, in %;
 * ``barrier``: the peak train error along the path, ``barriers.csv``'s ``barrier``, in %;
@@ -18,9 +19,9 @@ over the pairs of the pair type whose endpoints are solutions:
 *Does the ordering agree?* Within a group of rows (the same figure, panel, combination, size, quantity and
 path), the paper orders two subjects when their ranges do not overlap (``a.value_high < b.value``); the
 group agrees when ours orders every such pair the same way (``ordering`` = ``agrees`` / ``disagrees`` with
-the count of pairs), has ``no ordering`` when the paper orders none, and is ``not compared`` when the study
-lacks a subject. It is a description of the means at the study's scale, not a test: the claims table
-(:mod:`toroids.claims`) holds the intervals.
+the count of pairs, over the pairs whose two subjects the study has), has ``no ordering`` when the paper
+orders none, and is ``not compared`` when the study has no such pair. It is a description of the means at
+the study's scale, not a test: the claims table (:mod:`toroids.claims`) holds the intervals.
 """
 
 from __future__ import annotations
@@ -70,10 +71,10 @@ def _experiments_for(row: pd.Series, models: pd.DataFrame) -> list[str]:
 
 
 def _ours(row: pd.Series, experiments: list[str], models: pd.DataFrame, barriers: pd.DataFrame,
-          distances: pd.DataFrame) -> tuple[float, int]:
+          distances: pd.DataFrame, solutions_only: bool) -> tuple[float, int]:
     """(our value, how many models or pairs it averages); NaN and 0 when the study has none."""
     mine = models[models["experiment"].isin(experiments)]
-    sol = mine[mine["is_solution"].astype(bool)]
+    sol = mine[mine["is_solution"].astype(bool)] if solutions_only else mine[mine["status"] == "ok"]
     good = set(sol["model_id"])
     q = row["quantity"]
     if q == "train_error_max":  # over every trained model: the paper says all of its models are solutions
@@ -106,24 +107,28 @@ def _ordering(group: pd.DataFrame) -> str:
     ]
     if not ordered:
         return "no ordering"
-    if group["ours"].isna().any():
+    ours = group["ours"]
+    both = [(i, j) for i, j in ordered if not (np.isnan(ours[i]) or np.isnan(ours[j]))]
+    if not both:
         return "not compared"
-    agree = sum(group.at[i, "ours"] < group.at[j, "ours"] for i, j in ordered)
-    verdict = "agrees" if agree == len(ordered) else "disagrees"
-    return f"{verdict} ({agree} of {len(ordered)} pairs)"
+    agree = sum(ours[i] < ours[j] for i, j in both)
+    verdict = "agrees" if agree == len(both) else "disagrees"
+    lacking = f"; {len(ordered) - len(both)} not compared" if len(both) < len(ordered) else ""
+    return f"{verdict} ({agree} of {len(both)} pairs{lacking})"
 
 
 def compare(paper: pd.DataFrame, models: pd.DataFrame, barriers: pd.DataFrame, distances: pd.DataFrame,
-            scale: pd.DataFrame) -> pd.DataFrame:
+            scale: pd.DataFrame, solutions_only: bool = True) -> pd.DataFrame:
     # scale: a row per experiment (toroids.study.experiment_scale)
     """One row per paper number: the paper's columns, then ``ours``, ``n`` (models or pairs averaged),
     ``within``, ``experiments`` (those of the study that enter), their scale (``n_params``, ``epochs``,
     ``n_train``, ``seeds``, each ``a/b`` when the experiments differ), ``ordering`` (of the row's group)
-    and ``why_not`` (empty when compared: else what the study lacks)."""
+    and ``why_not`` (empty when compared: else what the study lacks). ``solutions_only`` (the config's
+    ``stats.solutions_only``): false lets every trained model in, solution or not."""
     rows = []
     for _, row in paper.iterrows():
         exps = _experiments_for(row, models)
-        ours, n = _ours(row, exps, models, barriers, distances) if exps else (np.nan, 0)
+        ours, n = _ours(row, exps, models, barriers, distances, solutions_only) if exps else (np.nan, 0)
         sc = scale[scale["experiment"].isin(exps)]
         why = ""
         if not exps:
