@@ -320,9 +320,9 @@ def _ax_local_energy(ax: plt.Axes, le: pd.DataFrame, experiment: str, xlabel: st
         )
     # δE(σ = 0) is 0 by definition, and a flat minimum can have δE = 0 at small σ: a symmetric log axis
     # draws them at 0 (linear below the smallest positive value) instead of dropping them
-    scale = _log_scale(ax, "y", 100 * agg["mean"]) if log_y else "linear"
-    ylabel = "local energy δE (train error, %)" + (", symlog: linear near 0" if scale == "symlog" else "")
-    ax.set(xlabel=xlabel, ylabel=ylabel)
+    if log_y:
+        _log_scale(ax, "y", 100 * agg["mean"])
+    ax.set(xlabel=xlabel, ylabel="local energy δE (train error, %)")
 
 
 def figure_flatness(
@@ -358,12 +358,9 @@ def figure_flatness(
                 capsize=2,
                 label=st["label"],
             )
-        scale = _log_scale(ax2, "x", 100 * sub["delta_mean"])
-        ax2.set(
-            title=f"{exp}: flatness and generalization",
-            xlabel=f"δE at σ* = {sigma_star} (%)" + (", symlog: linear near 0" if scale == "symlog" else ""),
-            ylabel="test error (%)",
-        )
+        _log_scale(ax2, "x", 100 * sub["delta_mean"])
+        ax2.set(title=f"{exp}: flatness and generalization", xlabel=f"δE at σ* = {sigma_star} (%)",
+                ylabel="test error (%)")  # fmt: skip
     fig.tight_layout()
     return fig
 
