@@ -382,6 +382,11 @@ def test_a_corrupt_system_file_is_a_data_error_that_names_it(tmp_path, monkeypat
     (system / "t10k-images-idx3-ubyte.gz").write_bytes(b"not gzip")
     with pytest.raises(DataError, match="not a readable gzip file"):
         load_dataset("fashion_mnist", root=tmp_path / "empty")
+    good = gzip.compress(bytes(range(256)) * 40, mtime=0)
+    damaged = good[:12] + bytes(b ^ 0xFF for b in good[12:40]) + good[40:]  # a broken deflate block
+    (system / "t10k-images-idx3-ubyte.gz").write_bytes(damaged)
+    with pytest.raises(DataError, match="t10k-images-idx3-ubyte.gz: not a readable gzip file"):
+        load_dataset("fashion_mnist", root=tmp_path / "empty")
 
 
 def test_missing_fashion_mnist_names_every_place_and_the_install_command(tmp_path, monkeypatch):

@@ -49,14 +49,16 @@ def test_the_scorecard_page_groups_by_figure_and_names_what_it_cannot_compare():
          "path": "", "subject": s, "value": v, "value_high": np.nan, "unit": "%", "source": "read_off",
          "note": "", "ours": o, "n": 4, "within": "", "experiments": "mlp-x", "n_params": "100",
          "epochs": "7",
-         "n_train": "500", "seeds": "4", "why_not": "", "ordering": "agrees (1 of 1 pairs)"}
-        for s, v, o in (("rsgd", 9.5, 13.2), ("sgd", 9.9, 14.3))
+         "n_train": "500", "n_test": "all", "seeds": "4", "rank": r, "why_not": "",
+         "ordering": "agrees (1 of 1 pairs)"}
+        for s, v, o, r in (("rsgd", 9.5, 13.2, 1), ("sgd", 9.9, 14.3, 2))
     ] + [
         {"figure": "7", "panel": "", "combination": "binary_mlp-fashion_mnist", "size": "",
          "quantity": "test_error",
          "path": "", "subject": "sgd", "value": 10.8, "value_high": np.nan, "unit": "%", "source": "stated",
          "note": "", "ours": np.nan, "n": 0, "within": "", "experiments": "", "n_params": "", "epochs": "",
-         "n_train": "", "seeds": "", "why_not": "no binary_mlp-fashion_mnist experiment in this study",
+         "n_train": "", "n_test": "", "seeds": "", "rank": 2,
+         "why_not": "no binary_mlp-fashion_mnist experiment in this study",
          "ordering": "no ordering"},
     ])  # fmt: skip
     text = pages.scorecard_page(comp)
@@ -75,3 +77,9 @@ def test_the_index_and_config_pages():
     assert "fig09_paths_all" in text and "the same picture as Fig. 2" in text and "<table>" in text
     text = pages.config_page("s", "study: s\nnote: <b>\n")
     assert "<pre>study: s\nnote: &lt;b&gt;\n</pre>" in text
+
+
+def test_a_value_reaches_a_class_attribute_only_as_letters_digits_and_hyphens():
+    frame = pd.DataFrame([{"status": 'st"<x> (y)', "n": 1}])
+    text = pages.table(frame, [("status", "status"), ("n", "n")], row_class="status")
+    assert '<tr class="stx-y">' in text and "st&quot;&lt;x&gt; (y)" in text

@@ -15,7 +15,8 @@ PAIR_TYPES = {"R-R", "R-S", "S-S", "R-A", "S-A", "A-A"}
 
 def _paper(rows: list[dict]) -> pd.DataFrame:
     base = {"figure": "1", "panel": "", "combination": "mlp-x", "size": "", "quantity": "test_error",
-            "path": "", "value_high": np.nan, "unit": "%", "source": "read_off", "note": ""}  # fmt: skip
+            "path": "", "value_high": np.nan, "unit": "%", "source": "read_off", "rank": np.nan,
+            "note": ""}  # fmt: skip
     return pd.DataFrame([{**base, **r} for r in rows], columns=list(scorecard.PAPER_COLUMNS))
 
 
@@ -30,13 +31,21 @@ def _models(test_errors: dict[str, list[float]], experiment: str = "mlp-x", n_pa
 
 
 SCALE = pd.DataFrame([{"experiment": "mlp-x", "combination": "mlp-x", "epochs": 7, "batch_size": 8,
-                       "n_train": 500, "seeds": 2}])  # fmt: skip
+                       "n_train": 500, "n_test": "all", "seeds": 2}])  # fmt: skip
 EMPTY = pd.DataFrame()
 
 
 def test_the_repos_paper_numbers_are_well_formed():
     paper = scorecard.read_paper()
-    assert len(paper) >= 90
+    assert len(paper) >= 110
+    ranked = paper[paper["rank"].notna()]
+    # the orderings the paper draws: RSGD ≻ SGD ≻ ADV, and the pair-type levels of Fig. 2(c)
+    fig1 = ranked[ranked["figure"] == "1"]
+    assert dict(zip(fig1["subject"], fig1["rank"])) == {"rsgd": 1, "sgd": 2, "adv": 3}
+    fig2 = ranked[(ranked["figure"] == "2") & (ranked["combination"] == "lenet-fashion_mnist")]
+    levels = dict(zip(fig2["subject"], fig2["rank"]))
+    assert levels == {"R-R": 1, "R-S": 2, "S-S": 2, "R-A": 3, "S-A": 3, "A-A": 4}
+    assert paper[(paper["figure"] == "2") & (paper["path"] == "linear")]["rank"].isna().all()
     known = {f"{a}-{d}" for a in ARCH_OPTIONS for d in DATASETS} | {"all"}
     sweeps = {"committee-teacher", "binary_perceptron-teacher"}
     assert set(paper["combination"]) <= known
@@ -60,11 +69,18 @@ def test_a_malformed_paper_file_is_refused(tmp_path):
     good.drop(columns="note").to_csv(tmp_path / "q.csv", index=False)
     with pytest.raises(ValueError, match="columns"):
         scorecard.read_paper(tmp_path / "q.csv")
+    for column, value in (("quantity", "speed"), ("path", "diagonal"), ("size", "huge"), ("rank", "1.5")):
+        bad = good.copy()
+        bad[column] = bad[column].astype(object)
+        bad.loc[0, column] = value
+        bad.to_csv(tmp_path / "r.csv", index=False)
+        with pytest.raises(ValueError, match="rows \\[2\\]"):
+            scorecard.read_paper(tmp_path / "r.csv")
 
 
 def test_orderings_agree_or_disagree_as_the_means_do():
-    paper = _paper([{"subject": "rsgd", "value": 1.0}, {"subject": "sgd", "value": 2.0},
-                    {"subject": "adv", "value": 3.0}])  # fmt: skip
+    paper = _paper([{"subject": "rsgd", "value": 1.0, "rank": 1}, {"subject": "sgd", "value": 2.0, "rank": 2},
+                    {"subject": "adv", "value": 3.0, "rank": 3}])  # fmt: skip
     models = _models({"rsgd": [0.01, 0.03], "sgd": [0.04], "adv": [0.09]})
     same = scorecard.compare(paper, models, EMPTY, EMPTY, SCALE)
     assert same["ours"].tolist() == pytest.approx([2.0, 4.0, 9.0])  # means, in %
@@ -76,21 +92,29 @@ def test_orderings_agree_or_disagree_as_the_means_do():
     assert set(swapped["ordering"]) == {"disagrees (2 of 3 pairs)"}
     partial = scorecard.compare(paper, _models({"rsgd": [0.01], "sgd": [0.04]}), EMPTY, EMPTY, SCALE)
     assert set(partial["ordering"]) == {"agrees (1 of 1 pairs; 2 not compared)"}
+    # values read off a plot order nothing by themselves: only the ranks the paper draws do
+    unranked = scorecard.compare(paper.assign(rank=np.nan), models, EMPTY, EMPTY, SCALE)
+    assert set(unranked["ordering"]) == {"no ordering"}
+    level = paper.assign(rank=[1, 1, 2])  # RSGD and SGD put level: only the pairs with ADV are ordered
+    leveled = scorecard.compare(level, models, EMPTY, EMPTY, SCALE)
+    assert set(leveled["ordering"]) == {"agrees (2 of 2 pairs)"}
 
 
-def test_non_solutions_stay_out_and_overlapping_ranges_order_nothing():
-    models = _models({"rsgd": [0.02, 0.50], "sgd": [0.04]})
+def test_non_solutions_and_failed_adversaries_stay_out_as_in_the_claims():
+    models = _models({"rsgd": [0.02, 0.50], "sgd": [0.04], "adv": [0.07, 0.30]})
     models.loc[1, "is_solution"] = False
+    models["pretrain_target_reached"] = [None, None, None, True, False]  # adv-s1 missed its target
+    adv = scorecard.compare(_paper([{"subject": "adv", "value": 5.0}]), models, EMPTY, EMPTY, SCALE)
+    assert adv["ours"].tolist() == pytest.approx([7.0]) and adv["n"].tolist() == [1]
     paper = _paper([{"subject": "rsgd", "value": 1.0, "value_high": 3.0},
                     {"subject": "sgd", "value": 2.0, "value_high": 5.0}])  # fmt: skip
     out = scorecard.compare(paper, models, EMPTY, EMPTY, SCALE)
     assert out["ours"].tolist() == pytest.approx([2.0, 4.0])
     assert out["within"].tolist() == ["yes", "yes"]
-    assert set(out["ordering"]) == {"no ordering"}
 
 
 def test_what_the_study_lacks_is_named_not_dropped():
-    paper = _paper([{"subject": "rsgd", "value": 1.0}, {"subject": "adv", "value": 3.0},
+    paper = _paper([{"subject": "rsgd", "value": 1.0, "rank": 1}, {"subject": "adv", "value": 3.0, "rank": 2},
                     {"combination": "lenet-y", "subject": "sgd", "value": 5.0}])  # fmt: skip
     out = scorecard.compare(paper, _models({"rsgd": [0.01]}), EMPTY, EMPTY, SCALE)
     assert len(out) == 3  # every paper row comes back
@@ -98,6 +122,15 @@ def test_what_the_study_lacks_is_named_not_dropped():
                                        "no lenet-y experiment in this study"]  # fmt: skip
     assert out.loc[0, "ordering"] == "not compared"
     assert np.isnan(out.loc[2, "ours"])
+
+
+def test_a_sweep_end_needs_a_sweep():
+    models = _models({"rsgd": [0.1, 0.1]}, "committee-t", 10)
+    models["arch"], models["dataset"] = "committee", "teacher"
+    row = {"combination": "committee-teacher", "size": "largest", "subject": "rsgd", "value": 18.5}
+    paper = _paper([row])
+    out = scorecard.compare(paper, models, EMPTY, EMPTY, SCALE)
+    assert np.isnan(out.loc[0, "ours"]) and "one size only" in out.loc[0, "why_not"]
 
 
 def test_barriers_distances_and_sweep_ends():

@@ -262,7 +262,8 @@ def test_a_tiny_study_on_the_real_fashion_mnist(tmp_path):
     assert meta["data"]["options"]["n_train"] == 300 and len(meta["data"]["fingerprint"]) == 64
     models = pd.read_csv(res / "tables" / "models.csv")
     assert len(models) == 7 and (models["status"] == "ok").all()
-    assert models["test_error"].between(0.0, 0.9).all()  # learned something: chance is 0.9
+    # learned something: chance is 0.9 (4 epochs on 300 images: the continuous MLP reached 0.46)
+    assert (models[models["experiment"] == "mlp-fashion_mnist"]["test_error"] < 0.8).all()
     card = pd.read_csv(res / "tables" / "paper_comparison.csv", keep_default_na=False)
     mine = card[(card["combination"] == "mlp-fashion_mnist") & (card["quantity"] == "test_error")]
     assert set(mine["subject"]) == {"rsgd", "sgd", "adv"}

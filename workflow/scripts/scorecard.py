@@ -18,7 +18,7 @@ jobs.write_csv(snakemake.output.table, out)
 atomic_write_text(snakemake.output.page, pages.scorecard_page(out))
 compared = out[out["why_not"] == ""]
 groups = compared.drop_duplicates(["figure", "panel", "combination", "size", "quantity", "path"])
-verdicts = groups["ordering"].str.split(" ").str[0].value_counts().to_dict()
+verdicts = groups["ordering"].str.split(" (", regex=False).str[0].value_counts().to_dict()
 log(
     f"{len(compared)} of {len(out)} paper numbers compared ({len(out) - len(compared)} not: their "
     f"combination, sampler or pair type is not in this study); orderings of the compared groups: {verdicts}"

@@ -61,6 +61,7 @@ __all__ = [
     "STATUSES",
     "TEST_COLUMNS",
     "claims_table",
+    "exclusion_reasons",
 ]
 
 HOLDS, FAILS, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
@@ -223,6 +224,24 @@ class Study:
         return False, f"fewer than {self.min_models} solutions ({text}): no verdict"
 
 
+def exclusion_reasons(models: pd.DataFrame, solutions_only: bool) -> pd.Series:
+    """Why each model stays out of the comparisons with the paper ('' when it enters): a train error ≥ 1 %
+    (with ``solutions_only``: not a solution), or an ADV pre-training that missed its random-label target
+    (such a model is not adversarially initialized). The claims and the scorecard both use it."""
+    m = models
+    reasons = pd.Series("", index=m.index)
+    if solutions_only and "is_solution" in m.columns:
+        bad = ~m["is_solution"].astype(bool)
+        err = m.get("train_error", pd.Series(np.nan, index=m.index))
+        reasons[bad] = [f"train error {100 * e:.2f}% ≥ 1%" for e in err[bad]]
+    if "pretrain_target_reached" in m.columns:  # ADV that missed its random-label target is not ADV
+        flag = m["pretrain_target_reached"]
+        missed = flag.notna() & (flag.astype(str) == "False") & (reasons == "")
+        acc = m.get("random_label_accuracy", pd.Series(np.nan, index=m.index))
+        reasons[missed] = [f"adversarial pre-training missed its target ({a:.4f})" for a in acc[missed]]
+    return reasons
+
+
 def _prepare(
     models: pd.DataFrame,
     local_energy: pd.DataFrame,
@@ -241,16 +260,7 @@ def _prepare(
     m = m.merge(flat[["model_id", "delta_mean"]], on="model_id", how="left").rename(
         columns={"delta_mean": "delta"}
     )
-    reasons = pd.Series("", index=m.index)
-    if solutions_only and "is_solution" in m.columns:
-        bad = ~m["is_solution"].astype(bool)
-        err = m.get("train_error", pd.Series(np.nan, index=m.index))
-        reasons[bad] = [f"train error {100 * e:.2f}% ≥ 1%" for e in err[bad]]
-    if "pretrain_target_reached" in m.columns:  # ADV that missed its random-label target is not ADV
-        flag = m["pretrain_target_reached"]
-        missed = flag.notna() & (flag.astype(str) == "False") & (reasons == "")
-        acc = m.get("random_label_accuracy", pd.Series(np.nan, index=m.index))
-        reasons[missed] = [f"adversarial pre-training missed its target ({a:.4f})" for a in acc[missed]]
+    reasons = exclusion_reasons(m, solutions_only)
     no_delta = m["delta"].isna() & (reasons == "")
     reasons[no_delta] = "no local energy at σ*"
     excluded = m.loc[reasons != "", ["model_id", "experiment"]].assign(reason=reasons[reasons != ""])

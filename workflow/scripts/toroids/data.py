@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -363,7 +364,7 @@ def _read_idx_gz(path: Path) -> np.ndarray:
     then each dimension as a big-endian int32, then the data) as a uint8 array of those dimensions."""
     try:
         raw = gzip.decompress(path.read_bytes())
-    except (OSError, EOFError) as err:
+    except (OSError, EOFError, zlib.error) as err:  # zlib.error: a damaged deflate block
         raise DataError(f"{path}: not a readable gzip file ({err})") from err
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise DataError(f"{path}: not an idx file of unsigned bytes (header {raw[:4].hex()})")

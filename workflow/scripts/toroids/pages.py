@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -34,7 +35,8 @@ pre { background: #f7f7f7; padding: .8em; border: 1px solid #ddd; overflow-x: au
 
 
 def _slug(text: str) -> str:
-    return "-".join(str(text).lower().replace("(", "").replace(")", "").split())
+    """A CSS class from a value: lower-case letters, digits and hyphens only (nothing else reaches HTML)."""
+    return "-".join(re.sub(r"[^a-z0-9 ]", "", str(text).lower()).split())
 
 
 def _cell(value: Any, fmt: Callable[[Any], str] | None) -> tuple[str, bool]:
@@ -139,9 +141,9 @@ def scorecard_page(comparison: pd.DataFrame) -> str:
              ("subject", "sampler or pair"), ("paper", "paper"), ("unit", "unit"),
              ("source", "paper's source"), ("ours", "ours"), ("n", "n"),
              ("within", "in the paper's range"), ("n_params", "parameters"), ("epochs", "epochs"),
-             ("n_train", "train samples"), ("seeds", "seeds"), ("ordering", "ordering as the paper's"),
-             ("note", "note")],
-            formats={"ours": lambda v: f"{v:.3g}"},
+             ("n_train", "train samples"), ("n_test", "test samples"), ("seeds", "seeds"),
+             ("rank", "paper's rank"), ("ordering", "ordering as the paper's"), ("note", "note")],
+            formats={"ours": lambda v: f"{v:.3g}", "rank": lambda v: f"{v:g}"},
             cell_class={"ordering": "slug", "note": "small"},
         )  # fmt: skip
     missing = c[c["why_not"] != ""]
@@ -153,9 +155,10 @@ def scorecard_page(comparison: pd.DataFrame) -> str:
         f"{len(compared)} of {len(c)} numbers of the paper compared. Ours are means over this study's "
         "solutions (test errors) or over the pairs of a type between solutions (barriers: the peak train "
         "error along the path, in %; distances per parameter), at the scale given in each row: a smaller "
-        "scale than the paper's moves the values, and the ordering is what to compare. The ordering column "
-        "counts the pairs of rows the paper orders (ranges that do not overlap) that our means order the "
-        "same way; it describes means, and the claims page holds the intervals.",
+        "scale than the paper's moves the values, and the ordering is what to compare. The paper's rank is "
+        "the order it draws from a panel (RSGD before SGD before ADV; the pair-type levels of Fig. 2(c)); "
+        "the ordering column counts the pairs it orders that our means order the same way. It describes "
+        "means; the claims page holds the intervals.",
         body,
     )
 

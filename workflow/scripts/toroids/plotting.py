@@ -795,8 +795,10 @@ def _binary_path_panel(
         if not g:
             continue
         color = _pair_color(t)
-        same = raw in g and aligned in g and len(g[raw]) == len(g[aligned]) and np.allclose(
-            g[raw]["mean"].to_numpy(), g[aligned]["mean"].to_numpy()
+        # the same curve: errors and x (alignment shortens the Hamming distance even where errors agree)
+        same = raw in g and aligned in g and len(g[raw]) == len(g[aligned]) and all(
+            np.allclose(g[raw][c].to_numpy(dtype=float), g[aligned][c].to_numpy(dtype=float), equal_nan=True)
+            for c in ("mean", x)
         )
         for f, (ls, alpha, what) in ((raw, ("--", 0.5, "raw")), (aligned, ("-", 1.0, "aligned"))):
             if f not in g or (same and f == raw):

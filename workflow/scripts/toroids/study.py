@@ -189,7 +189,8 @@ def models(config: dict[str, Any]) -> dict[str, ModelPlan]:
 
 def experiment_scale(config: dict[str, Any]) -> list[dict[str, Any]]:
     """Per experiment, the scale it ran at: combination ``{arch}-{dataset}``, epochs, batch size, train
-    samples (the ``n_train`` option or the teacher's ``P``, else ``"all"``) and seeds per sampler."""
+    samples (the ``n_train`` option or the teacher's ``P``, else ``"all"``), test samples (``n_test``, else
+    ``"all"``) and seeds per sampler."""
     rows = []
     for exp in config["experiments"]:
         training = {**config["training"], **exp.get("training", {})}
@@ -200,6 +201,7 @@ def experiment_scale(config: dict[str, Any]) -> list[dict[str, Any]]:
             "epochs": int(training["epochs"]),
             "batch_size": int(training["batch_size"]),
             "n_train": data.get("n_train") or data.get("P") or "all",
+            "n_test": data.get("n_test") or "all",
             "seeds": len(exp["seeds"]),
         })  # fmt: skip
     return rows
