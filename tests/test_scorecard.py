@@ -98,6 +98,9 @@ def test_orderings_agree_or_disagree_as_the_means_do():
     level = paper.assign(rank=[1, 1, 2])  # RSGD and SGD put level: only the pairs with ADV are ordered
     leveled = scorecard.compare(level, models, EMPTY, EMPTY, SCALE)
     assert set(leveled["ordering"]) == {"agrees (2 of 2 pairs)"}
+    flat = _models({"rsgd": [0.0], "sgd": [0.0], "adv": [0.0]})  # equal means reverse nothing: a tie
+    tie = scorecard.compare(paper, flat, EMPTY, EMPTY, SCALE)
+    assert set(tie["ordering"]) == {"ties (0 of 3 pairs; 3 tied)"}
 
 
 def test_non_solutions_and_failed_adversaries_stay_out_as_in_the_claims():

@@ -23,8 +23,9 @@ with ``stats.solutions_only``, and no ADV whose pre-training missed its target):
 
 *Does the ordering agree?* Within a group of rows (the same figure, panel, combination, size, quantity and
 path), the paper orders two subjects when their ranks differ; the group agrees when our means order every
-such pair the same way (``ordering`` = ``agrees`` / ``disagrees`` with the count of pairs, over the pairs
-whose two subjects the study has), has ``no ordering`` when the paper draws none, and is ``not compared``
+such pair the same way, disagrees when they reverse one, and ties when the rest are equal (``ordering`` =
+``agrees`` / ``disagrees`` / ``ties``, with the count of pairs, over the pairs whose two subjects the study
+has), has ``no ordering`` when the paper draws none, and is ``not compared``
 when the study has no such pair. It is a description of the means at
 the study's scale, not a test: the claims table (:mod:`toroids.claims`) holds the intervals.
 """
@@ -137,9 +138,11 @@ def _ordering(group: pd.DataFrame) -> str:
     if not both:
         return "not compared"
     agree = sum(ours[i] < ours[j] for i, j in both)
-    verdict = "agrees" if agree == len(both) else "disagrees"
-    lacking = f"; {len(ordered) - len(both)} not compared" if len(both) < len(ordered) else ""
-    return f"{verdict} ({agree} of {len(both)} pairs{lacking})"
+    tied = sum(ours[i] == ours[j] for i, j in both)  # e.g. barriers that are 0 for every type
+    verdict = "agrees" if agree == len(both) else "disagrees" if agree + tied < len(both) else "ties"
+    notes = f"; {tied} tied" if tied else ""
+    notes += f"; {len(ordered) - len(both)} not compared" if len(both) < len(ordered) else ""
+    return f"{verdict} ({agree} of {len(both)} pairs{notes})"
 
 
 def compare(paper: pd.DataFrame, models: pd.DataFrame, barriers: pd.DataFrame, distances: pd.DataFrame,
