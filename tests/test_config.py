@@ -278,3 +278,13 @@ def test_a_key_given_twice_or_a_missing_file_is_refused_by_name(tmp_path):
         read_config_file(twice)
     with pytest.raises(ConfigError, match="nowhere.yaml: cannot be read"):
         read_config_file(tmp_path / "nowhere.yaml")
+
+
+def test_rsgd_with_adam_needs_its_coupling_cap_off():
+    """The cap bounds SGD's step 2ηγ: with Adam the default 1.0 would mean nothing, and is refused by name."""
+    exp = {"arch": "mlp", "dataset": "digits", "samplers": ["rsgd"], "seeds": [0]}
+    with pytest.raises(ConfigError, match="experiments.0.sampler_options.rsgd.coupling_cap"):
+        validate_config({"study": "s", "experiments": [exp], "samplers": {"rsgd": {"optimizer": "adam"}}})
+    ok = {**exp, "sampler_options": {"rsgd": {"optimizer": "adam", "coupling_cap": None, "lr": 0.001}}}
+    cfg = validate_config({"study": "s", "experiments": [ok]})
+    assert cfg["samplers"]["rsgd"]["optimizer"] == "sgd"  # the global default is untouched

@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.func import functional_call
 
 from toroids.checkpoint import load_state
 from toroids.data import Dataset
@@ -160,6 +161,67 @@ def test_rsgd_step_is_data_gradient_plus_elastic_term(blobs):
         expected.append(w - lr * (torch.cat([t.flatten() for t in g]) + 2 * gamma * (w - center)))
     rsgd.train_epoch(0)
     torch.testing.assert_close(rsgd.flat, torch.stack(expected), atol=1e-6, rtol=0)
+
+
+def test_rsgd_with_adam_one_replica_without_coupling_is_adam(blobs):
+    opts = {"lr": 0.01}
+    adam = make("adam", mlp_factory(), blobs, opts, epochs=3)
+    one = {**opts, "optimizer": "adam", "coupling_cap": None, "replicas": 1, "gamma0": 0.0}
+    rsgd = make("rsgd", mlp_factory(), blobs, one, epochs=3)
+    for e in range(3):
+        adam.train_epoch(e)
+        rsgd.train_epoch(e)
+        assert_same(params(adam.model), params(rsgd.replicas[0]), atol=1e-6)
+
+
+def test_rsgd_with_adam_steps_each_replica_on_its_gradient_plus_the_coupling(blobs):
+    """Two full-batch steps: every replica is torch's Adam on ∇L(w_a) + 2γ (w_a − w̄), its own moments."""
+    gamma, lr, y = 0.3, 0.01, 3
+    opts = {"replicas": y, "gamma0": gamma, "gamma1": 0.0, "lr": lr, "optimizer": "adam"}
+    opts["coupling_cap"] = None
+    rsgd = make("rsgd", mlp_factory(), blobs, opts, batch_size=180, epochs=2)
+    nets = [mlp_factory()(a) for a in range(y)]
+    rows = [torch.nn.Parameter(torch.cat([p.detach().flatten() for p in n.parameters()])) for n in nets]
+    opt = torch.optim.Adam(rows, lr=lr)  # one parameter per replica: its own moments
+    names = [(k, v.shape) for k, v in nets[0].named_parameters()]
+
+    def unflat(w):
+        out, i = {}, 0
+        for k, shape in names:
+            n = shape.numel()
+            out[k] = w[i : i + n].view(shape)
+            i += n
+        return out
+
+    for e in range(2):
+        for group in opt.param_groups:
+            group["lr"] = cosine_lr(lr, e, 2)
+        center = torch.stack([r.detach() for r in rows]).mean(0)
+        for a, r in enumerate(rows):
+            loss = F.cross_entropy(functional_call(nets[a], unflat(r), (blobs.x_train,)), blobs.y_train)
+            (g,) = torch.autograd.grad(loss, [r])
+            r.grad = g + 2 * gamma * (r.detach() - center)
+        opt.step()
+        rsgd.train_epoch(e)
+        torch.testing.assert_close(rsgd.flat, torch.stack([r.detach() for r in rows]), atol=1e-6, rtol=0)
+
+
+def test_rsgd_with_adam_refuses_a_coupling_cap(blobs):
+    with pytest.raises(ValueError, match="coupling_cap: null with optimizer: adam"):
+        make("rsgd", mlp_factory(), blobs, {"optimizer": "adam", "coupling_cap": 1.0})
+
+
+def test_rsgd_with_adam_resumes_its_moments(blobs):
+    opts = {"replicas": 2, "optimizer": "adam", "coupling_cap": None, "lr": 0.01}
+    s1 = make("rsgd", mlp_factory(), blobs, opts, epochs=3)
+    s1.train_epoch(0)
+    state = {k: v.clone() for k, v in s1.state().items()}
+    s2 = make("rsgd", mlp_factory(), blobs, opts, epochs=3)
+    s2.load_state(state)
+    for e in (1, 2):
+        s1.train_epoch(e)
+        s2.train_epoch(e)
+    assert torch.equal(s1.flat, s2.flat)
 
 
 def test_rsgd_automatic_gamma0_by_hand():

@@ -245,6 +245,13 @@ def _check_consistency(config: dict[str, Any], schema: Mapping[str, Any]) -> Non
                 f"config key 'experiments.{i}': rsgd stacked: true cannot run {exp['arch']} (torch.func.vmap "
                 "does not batch its sign layers); set stacked: false for this experiment"
             )
+        adam_capped = rsgd.get("optimizer") == "adam" and rsgd.get("coupling_cap") is not None
+        if "rsgd" in exp["samplers"] and adam_capped:
+            problems.append(
+                f"config key 'experiments.{i}.sampler_options.rsgd.coupling_cap': {rsgd['coupling_cap']!r} "
+                "with optimizer: adam; the cap bounds SGD's elastic step 2ηγ, which Adam does not take: set "
+                "coupling_cap: null"
+            )
         allowed = ARCH_OPTIONS.get(exp["arch"], ())
         for key in exp.get("model", {}):
             if key not in allowed:

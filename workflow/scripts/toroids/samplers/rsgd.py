@@ -8,7 +8,10 @@ coupled to their centre of mass w̄ = (1/y) Σ_a w_a. Objective of one step:
 
 with w̄ held constant (detached; its own gradient would vanish since Σ_a (w_a − w̄) = 0), so replica a's
 gradient is g_a = ∇L(w_a; B_a) + 2 γ_t (w_a − w̄). Each replica takes a Nesterov-momentum step with its own
-buffer (PyTorch's form, lr η_e = cosine_lr(lr, e, E), no ×y rescaling: lr is the per-replica step). All
+buffer (PyTorch's form, lr η_e = cosine_lr(lr, e, E), no ×y rescaling: lr is the per-replica step), or, with
+``optimizer: adam`` (the paper's deep binary nets, whose "SGD" and RSGD both step with Adam), an Adam step
+on that same g_a with its own moments: the coupling enters the gradient Adam normalizes, as a replica's
+data term does (``coupling_cap`` must then be null: Adam's step is not 2ηγ). All
 ``parameters()`` are coupled (weights, biases, BN γ/β); buffers (BN running statistics) are not, each
 replica keeps its own.
 
@@ -95,6 +98,9 @@ class RSGD(Sampler):
         "coupling_cap": 1.0,
         "returns": "center",
         "stacked": False,
+        "optimizer": "sgd",
+        "betas": [0.9, 0.999],
+        "eps": 1e-8,
     }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -109,9 +115,15 @@ class RSGD(Sampler):
         self.rows = list(self.flat.unbind(0))
         for row, grad in zip(self.rows, self.grad.unbind(0)):
             row.grad = grad
-        self.opt = torch.optim.SGD(
-            self.rows, lr=o["lr"], momentum=o["momentum"], nesterov=o["nesterov"] and o["momentum"] > 0
-        )
+        if o["optimizer"] == "adam":  # per element: each row (replica) keeps its own moments
+            b1, b2 = (float(b) for b in o["betas"])
+            self.opt: torch.optim.Optimizer = torch.optim.Adam(
+                self.rows, lr=o["lr"], betas=(b1, b2), eps=o["eps"]
+            )
+        else:
+            self.opt = torch.optim.SGD(
+                self.rows, lr=o["lr"], momentum=o["momentum"], nesterov=o["nesterov"] and o["momentum"] > 0
+            )
         # the returned network: parameters in one flat row too, so that the centre is one op
         self.out = self.factory(0).to(self.device)
         self.out_flat = flatten_parameters([self.out])[0][0]
@@ -144,6 +156,13 @@ class RSGD(Sampler):
             raise ValueError(f"rsgd: gmax must be > 0, got {o['gmax']!r}")
         if o["coupling_cap"] is not None and not o["coupling_cap"] > 0:
             raise ValueError(f"rsgd: coupling_cap must be null or > 0, got {o['coupling_cap']!r}")
+        if o["optimizer"] not in ("sgd", "adam"):
+            raise ValueError(f"rsgd: optimizer must be 'sgd' or 'adam', got {o['optimizer']!r}")
+        if o["optimizer"] == "adam" and o["coupling_cap"] is not None:
+            raise ValueError(
+                "rsgd: coupling_cap bounds SGD's elastic step 2ηγ, which Adam's normalized step does not "
+                "take: set coupling_cap: null with optimizer: adam"
+            )
         for key in ("gamma0", "gamma1"):
             if o[key] is not None and not o[key] >= 0:
                 raise ValueError(f"rsgd: {key} must be null (automatic) or ≥ 0, got {o[key]!r}")
@@ -370,6 +389,10 @@ class RSGD(Sampler):
     def load_state(self, state: dict[str, torch.Tensor]) -> None:
         super().load_state(state)
         self.gamma0, self.gamma1 = (float(v) for v in state["rsgd/gamma"])
+        if self.options["optimizer"] == "adam":  # Adam's step counter lives on the CPU (as in samplers.adam)
+            for st in self.opt.state.values():
+                if isinstance(st.get("step"), torch.Tensor):
+                    st["step"] = st["step"].cpu()
 
     def resolved_options(self) -> dict[str, Any]:
         return {**self.options, "gamma0": self.gamma0, "gamma1": self.gamma1}
