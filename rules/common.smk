@@ -237,9 +237,34 @@ def geometry_settings(model_id):
     return canonical({k: config["geometry"][k] for k in keys})
 
 
+def solution_trainer(plan):
+    """How a binary experiment trained its "S" solutions, which its single bends train like (paper §4.2):
+    ``sgd`` with its options when the experiment has it, else ``adam`` (the paper's deep binary nets, whose
+    "SGD" is Adam), with the experiment's epochs and batch size."""
+    exp = next(
+        e for e in config["experiments"] if study.experiment_name(e) == plan.experiment
+    )
+    name = (
+        "sgd" if "sgd" in exp["samplers"] or "adam" not in exp["samplers"] else "adam"
+    )
+    options = plan.sgd_options
+    if name == "adam":
+        options = {
+            **config["samplers"]["adam"],
+            **exp.get("sampler_options", {}).get("adam", {}),
+        }
+    return {
+        "sampler": name,
+        "options": options,
+        "epochs": plan.training["epochs"],
+        "batch_size": plan.training["batch_size"],
+    }
+
+
 def midpoint_settings(model_id):
-    """The midpoint keys a single-bend job reads: a binary bend trains like the experiment's SGD solutions
-    (its options and epochs), a continuous one with the midpoints section's SGD (paper §4.1).
+    """The midpoint keys a single-bend job reads: a binary bend trains like the experiment's "S" solutions
+    (:func:`solution_trainer`: their sampler, options, epochs and batch size), a continuous one with the
+    midpoints section's SGD (paper §4.1).
     """
     cfg = config["midpoints"]
     if model_id in CONTINUOUS:
@@ -253,15 +278,7 @@ def midpoint_settings(model_id):
             "seed",
         )
         return canonical({k: cfg[k] for k in keys})
-    plan = MODELS[model_id]
-    return canonical(
-        {
-            "batch_size": cfg["batch_size"],
-            "seed": cfg["seed"],
-            "sgd": plan.sgd_options,
-            "epochs": plan.training["epochs"],
-        }
-    )
+    return canonical({"seed": cfg["seed"], **solution_trainer(MODELS[model_id])})
 
 
 def block_pairs(wildcards):

@@ -410,3 +410,30 @@ def test_binary_archs_of_the_study_plan_are_the_binary_models():
 
     binary = {a for a in MODELS if is_binary(build_model(a, (3, 32, 32), 2))}
     assert binary == set(BINARY_ARCHS)
+
+
+def test_a_binary_bend_trains_as_the_experiment_trained_its_solutions(monkeypatch):
+    """The midpoint of a binary pair is trained with the sampler, options, epochs and batch size given
+    (the workflow passes the experiment's "S" solutions': Adam for the deep binary nets), not SGD always."""
+    from tests.conftest import make_blobs
+    from toroids import midpoint
+
+    data = make_blobs()
+    splits = {"train": (data.x_train, data.y_train)}
+    left = build_model("binary_mlp", (10,), 4, seed=0, widths=[8])
+    right = build_model("binary_mlp", (10,), 4, seed=1, widths=[8])
+    calls = []
+    real = midpoint.train
+
+    def spy(**kw):
+        calls.append({k: kw[k] for k in ("sampler", "sampler_options", "epochs", "batch_size")})
+        return real(**kw)
+
+    monkeypatch.setattr(midpoint, "train", spy)
+    rows, _ = midpoint.single_bends(
+        left, right, data, splits, pair="l__r", sampler="adam", train_options={"lr": 0.01},
+        epochs=2, batch_size=50, seed=0, n_points=3, chunk_size=256, bn_policy="interpolate",
+        device=torch.device("cpu"), log=lambda m: None, n_orders=1,
+    )  # fmt: skip
+    assert calls == [{"sampler": "adam", "sampler_options": {"lr": 0.01}, "epochs": 2, "batch_size": 50}] * 2
+    assert {r["path"] for r in rows} == {"random_bend", "random_aligned_bend"}

@@ -38,15 +38,16 @@ for i, pair in enumerate(snakemake.params.pairs, 1):
     log(f"pair {i}/{len(snakemake.params.pairs)}: {left} ← {right} ({pair['pair_type']})")
     a, b = load_model(raw[left], device), load_model(raw[right], device)
     binary_pair = left not in normalized
-    # binary bends train like the experiment's SGD solutions (paper §4.2), continuous ones as §4.1
-    sgd = cfg["sgd"] if binary_pair else {k: cfg[k] for k in ("lr", "momentum", "nesterov")}
+    # binary bends train like the experiment's "S" solutions (paper §4.2), continuous ones with SGD (§4.1)
+    options = cfg["options"] if binary_pair else {k: cfg[k] for k in ("lr", "momentum", "nesterov")}
     rows, dists = midpoint.single_bends(
         a,
         b,
         data,
         splits,
         pair=f"{left}__{right}",
-        train_options=sgd,
+        sampler=cfg["sampler"] if binary_pair else "sgd",
+        train_options=options,
         epochs=cfg["epochs"],
         batch_size=cfg["batch_size"],
         seed=cfg["seed"],

@@ -107,6 +107,7 @@ def single_bends(
     *,
     pair: str,
     train_options: Mapping[str, Any],
+    sampler: str = "sgd",
     epochs: int,
     batch_size: int,
     seed: int,
@@ -126,8 +127,9 @@ def single_bends(
     Continuous networks (``left_n``, ``right_n``: their normalized checkpoints): one midpoint per path
     family of ``variants`` (module doc). Binary networks: random shortest paths through a midpoint at equal
     Hamming distance from both ends, raw and aligned (digest §4.2), ``n_orders`` flip orders each. Every
-    midpoint is trained with SGD (``train_options``: lr, momentum, nesterov) for ``epochs``; its minibatch
-    order comes from ``derive("midpoint", pair, variant, seed)``: a midpoint is a network of its own."""
+    midpoint is trained with ``sampler`` (``sgd``, or ``adam`` for the deep binary nets whose solutions it
+    trained; ``train_options`` are its options) for ``epochs``; its minibatch order comes from
+    ``derive("midpoint", pair, variant, seed)``: a midpoint is a network of its own."""
     xs = [i / (n_points - 1) for i in range(n_points)]
 
     def trained(init: Mapping[str, torch.Tensor], variant: str) -> tuple[Any, dict[str, torch.Tensor]]:
@@ -136,7 +138,7 @@ def single_bends(
             arch=left.spec["arch"],
             model_options=left.spec["options"],
             data=data,
-            sampler="sgd",
+            sampler=sampler,
             sampler_options=dict(train_options),
             epochs=epochs,
             batch_size=batch_size,
