@@ -313,22 +313,17 @@ def pair_params(pair):
     }
 
 
-def pair_inputs(pairs, normalized_for_binary=True):
-    """Input function: the raw and normalized checkpoints of the pair named by the ``pair`` wildcard
-    (binary networks' normalized ones only if ``normalized_for_binary``)."""
+def pair_inputs(pairs):
+    """Input function: the raw and normalized checkpoints of the pair named by the ``pair`` wildcard."""
 
     def inputs(wildcards):
         p = pairs[wildcards.pair]
-        normalized = normalized_for_binary or p.left in CONTINUOUS
-        files = {
+        return {
             "left": f"{model_dir(p.left)}/final.safetensors",
             "right": f"{model_dir(p.right)}/final.safetensors",
             "left_n": f"{model_dir(p.left)}/normalized.safetensors",
             "right_n": f"{model_dir(p.right)}/normalized.safetensors",
         }
-        if not normalized:
-            del files["left_n"], files["right_n"]
-        return files
 
     return inputs
 

@@ -399,6 +399,22 @@ def test_missing_fashion_mnist_names_every_place_and_the_install_command(tmp_pat
         assert part in message, part
 
 
+@pytest.mark.parametrize("name", sorted(datafiles.TORCHVISION))
+def test_the_torchvision_layout_is_torchvisions_own(tmp_path, name):
+    """datafiles.TORCHVISION (read without importing torch) is what torchvision's classes read."""
+    import torchvision.datasets as tvd
+
+    cls = getattr(tvd, {"mnist": "MNIST", "mnist_parity": "MNIST", "fashion_mnist": "FashionMNIST",
+                        "cifar10": "CIFAR10"}[name])  # fmt: skip
+    if hasattr(cls, "resources"):  # MNIST family: root/<ClassName>/raw/<file without .gz>
+        folder = tmp_path / cls.__name__ / "raw"
+        files = [folder / Path(url).name.removesuffix(".gz") for url, _ in cls.resources]
+    else:  # CIFAR: root/cifar-10-batches-py/<batches>
+        folder = tmp_path / cls.base_folder
+        files = [folder / f for f, _ in cls.train_list + cls.test_list] + [folder / cls.meta["filename"]]
+    assert datafiles.torchvision_files(name, tmp_path) == (folder, tuple(files))
+
+
 def test_the_test_suite_looks_where_the_library_does():
     assert datafiles.SYSTEM_FOLDERS["fashion_mnist"] == (DEBIAN_FMNIST,)
 

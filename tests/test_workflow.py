@@ -11,7 +11,7 @@ import yaml
 
 from tests.conftest import needs_real_fmnist
 from toroids.config import load_schema, validate_config
-from toroids.figures import FIGURES, select
+from toroids.figures import FIGURES, select_all
 from toroids.study import BEND_PATHS, BINARY_PATHS, PATHS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,7 +70,7 @@ def test_dry_run_lists_every_rule(tmp_path):
 
 def drawn(config):
     cfg = validate_config(config, load_schema(ROOT / "config" / "schema" / "config.schema.yaml"))
-    return [name for name, fig in FIGURES.items() if select(fig, cfg).drawn]
+    return [name for name, sel in select_all(cfg).items() if sel.drawn]
 
 
 def test_paper_config_dag_has_every_figure_rule(tmp_path):

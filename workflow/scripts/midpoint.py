@@ -5,6 +5,7 @@ Hamming distance, raw and aligned (paper §4.2). Each pair's rows are also kept 
 keyed by its settings, endpoints and code (toroids.cache): a block that reruns (killed, or reshuffled by
 added pairs) trains only the bends it lacks."""
 
+import functools
 from pathlib import Path
 
 import pandas as pd
@@ -23,12 +24,13 @@ if not geo["test_along_paths"]:  # the paper reads the train error along paths o
 raw = {Path(p).parent.name: p for p in snakemake.input.raw}
 normalized = {Path(p).parent.name: p for p in snakemake.input.normalized}
 kept = Path(snakemake.output.paths).parent / ".pairs"
+digest = functools.cache(cache.file_digest)  # a model is an endpoint of several pairs of a block
 path_rows, distance_rows = [], []
 for i, pair in enumerate(snakemake.params.pairs, 1):
     left, right = pair["left"], pair["right"]
     ends = [raw[left], raw[right]] + [normalized[m] for m in (left, right) if m in normalized]
     k = cache.key("midpoint", pair, cfg, geo, snakemake.params.bn_policy, data.fingerprint(),
-                  [cache.file_digest(f) for f in ends])  # fmt: skip
+                  [digest(f) for f in ends])  # fmt: skip
     done = [kept / f"{left}__{right}.{k}.{t}.csv" for t in ("paths", "distances")]
     if all(f.is_file() for f in done):
         log(f"pair {i}/{len(snakemake.params.pairs)}: {left} ← {right}: kept from an earlier run")

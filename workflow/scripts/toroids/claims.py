@@ -103,7 +103,8 @@ class Comparison:
     label: str
     estimate: float
     draws: np.ndarray
-    #: the fewest independent models behind it (the smallest sampler group it compares): its sample size
+    #: its sample size: the independent models behind it (the smallest sampler group a difference compares;
+    #: every model entered for a correlation)
     n_eff: int
     n_models: int = 0
     pairs: frozenset[str] = frozenset()  # the pairs it used

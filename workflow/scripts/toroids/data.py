@@ -329,29 +329,18 @@ def _vision_class(class_name: str, verify: bool) -> type:
     return UncheckedCIFAR10
 
 
-def _expected_files(cls: type, root: Path) -> tuple[Path, list[Path]]:
-    """The folder and files torchvision's class reads under ``root``."""
-    if hasattr(cls, "resources"):  # MNIST family: root/<ClassName>/raw/<file without .gz>
-        folder = root / cls.__name__ / "raw"
-        return folder, [folder / Path(url).name.removesuffix(".gz") for url, _ in cls.resources]
-    folder = root / cls.base_folder  # CIFAR: root/cifar-10-batches-py/<batches>
-    names = [f for f, _ in cls.train_list + cls.test_list] + [cls.meta["filename"]]
-    return folder, [folder / f for f in names]
-
-
 def _open_vision(name: str, cls: type, root: Path, download: bool) -> tuple[Any, Any]:
     try:
         return cls(str(root), train=True, download=download), cls(str(root), train=False)
     except Exception as err:  # any failure of the third-party reader becomes a DataError
-        folder, files = _expected_files(cls, root)
+        # without download the caller found every file first (datafiles.locate): they exist and failed to read
+        folder = datafiles.torchvision_files(name, root)[0]
         if download:
             raise DataError(
                 f"data set {name!r}: download into data.root = {str(root)!r} failed ({err}); "
                 "check the internet connection, or copy the files into "
                 f"{str(folder)!r}"
             ) from err
-        if not all(f.is_file() for f in files):
-            raise DataError(datafiles.not_found(name, root)) from err
         raise DataError(
             f"data set {name!r}: the files in {str(folder)!r} (data.root = {str(root)!r}) could "
             f"not be read or failed their checksum ({err}); delete them and download again "
@@ -421,7 +410,7 @@ def _load_vision(name: str, opts: dict[str, Any], root: Path, download: bool, ve
         cls = _vision_class(class_name, verify)
         train_ds, test_ds = _open_vision(name, cls, root, download)
         (img_train, y_train), (img_test, y_test) = _as_tensors(train_ds), _as_tensors(test_ds)
-        files = tuple(str(f) for f in _expected_files(cls, root)[1])
+        files = tuple(str(f) for f in datafiles.torchvision_files(name, root)[1])
     # Subsample before standardizing, so that the statistics are those of the training set actually used.
     keep = _subset(opts["n_train"], len(y_train), opts["split_seed"], "n_train", name)
     if keep is not None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["DEBIAN", "SYSTEM_FOLDERS", "TORCHVISION", "Location", "locate", "not_found"]
+__all__ = ["DEBIAN", "SYSTEM_FOLDERS", "TORCHVISION", "Location", "locate", "not_found", "torchvision_files"]
 
 MNIST_FILES = (
     "train-images-idx3-ubyte",
@@ -36,9 +36,9 @@ TORCHVISION: dict[str, tuple[str, tuple[str, ...]]] = {
     "cifar10": ("cifar-10-batches-py", CIFAR_FILES),
 }
 
-#: data set → folders a system package installs it into, with the package and how to install it; files
-#: there are the idx files gzipped (``name.gz``)
+#: data set → the Debian package that installs it, and the command that does
 DEBIAN = {"fashion_mnist": ("dataset-fashion-mnist", "apt-get install dataset-fashion-mnist")}
+#: data set → the folders that package installs it into: the idx files, gzipped (``name.gz``)
 SYSTEM_FOLDERS: dict[str, tuple[Path, ...]] = {"fashion_mnist": (Path("/usr/share/datasets/fashion-mnist"),)}
 
 
@@ -52,11 +52,17 @@ class Location:
     files: tuple[Path, ...]
 
 
+def torchvision_files(name: str, root: str | Path) -> tuple[Path, tuple[Path, ...]]:
+    """The folder under ``root`` and the files in it that torchvision reads (and downloads) for ``name``."""
+    folder, names = TORCHVISION[name]
+    return Path(root) / folder, tuple(Path(root) / folder / n for n in names)
+
+
 def locate(name: str, root: str | Path) -> Location | None:
     """The first place (see the module's docstring) holding every file of data set ``name``, or None."""
     root = Path(root)
-    folder, names = TORCHVISION[name]
-    files = tuple(root / folder / n for n in names)
+    names = TORCHVISION[name][1]
+    files = torchvision_files(name, root)[1]
     if all(f.is_file() for f in files):
         return Location("torchvision", root, files)
     for system in SYSTEM_FOLDERS.get(name, ()):
@@ -70,10 +76,10 @@ def not_found(name: str, root: str | Path) -> str:
     """Why data set ``name`` cannot be read with download off: every place looked in, what each lacks, and
     how to fill one (install the system package, download with torchvision, or copy the files)."""
     root = Path(root)
-    folder, names = TORCHVISION[name]
-    missing = [n for n in names if not (root / folder / n).is_file()]
+    folder, files = torchvision_files(name, root)
+    missing = [f.name for f in files if not f.is_file()]
     more = " …" if len(missing) > 2 else ""
-    places = [f"data.root = {str(root)!r}: {str(root / folder)!r} lacks {missing[:2]}{more}"]
+    places = [f"data.root = {str(root)!r}: {str(folder)!r} lacks {missing[:2]}{more}"]
     fixes = []
     for system in SYSTEM_FOLDERS.get(name, ()):
         state = "incomplete" if system.is_dir() else "absent"
@@ -82,6 +88,6 @@ def not_found(name: str, root: str | Path) -> str:
         fixes.append(f"`{DEBIAN[name][1]}` (Debian, as root)")
     fixes += [
         "set data.download: true on a machine with internet",
-        f"or copy the files into {str(root / folder)!r}",
+        f"or copy the files into {str(folder)!r}",
     ]
     return f"data set {name!r} not found; looked in " + "; ".join(places) + ". To get it: " + ", ".join(fixes)

@@ -1,4 +1,4 @@
-"""Single-bend paths through an optimized midpoint (digest §4.1).
+"""Single-bend paths through an optimized midpoint (digest §4.1; binary networks §4.2, below).
 
 For a pair (A, B), each path family gets its own bend:
 
@@ -8,7 +8,9 @@ For a pair (A, B), each path family gets its own bend:
   onto the toroid (``normalize`` keeps the function of the mean); after training, M is normalized again and
   aligned to A, and the segments are the geodesics Â→M̂ and M̂→B̂̃.
 
-M₀ is trained with SGD (the paper: 300 epochs, batch 128, Nesterov, lr 0.02, cosine) into M. The bend sits
+M₀ is trained with SGD (the paper: 300 epochs, batch 128, Nesterov, lr 0.02, cosine) into M; a binary
+pair's midpoint, at equal Hamming distance from both ends, is trained as its experiment trained the
+solutions (:func:`single_bends`' ``sampler``). The bend sits
 on the [0, 1] axis at x = d₁/(d₁ + d₂), proportional to the segments' lengths (Euclidean over every
 parameter for the straight families, geodesic for the geodesic one). The barrier is the maximum train error
 over both segments.

@@ -265,21 +265,20 @@ def _plain_log(ax: plt.Axes, axis: str = "x") -> None:
     target.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
 
-def _log_scale(ax: plt.Axes, axis: str, values: Iterable[float]) -> str:
+def _log_scale(ax: plt.Axes, axis: str, values: Iterable[float]) -> None:
     """A log axis for positive ``values`` (in the units plotted); with zeros among them a symmetric log axis,
     linear below the smallest positive value, so that a δE = 0 is drawn at 0 and not dropped; linear when
-    none is positive. Returns the scale chosen."""
+    none is positive."""
     v = np.asarray(list(values), dtype=float)
     v = v[np.isfinite(v)]
     positive = v[v > 0]
     if not len(positive):
-        return "linear"
+        return
     if (v > 0).all():
         (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
         _plain_log(ax, axis)
-        return "log"
+        return
     (ax.set_xscale if axis == "x" else ax.set_yscale)("symlog", linthresh=float(positive.min()))
-    return "symlog"
 
 
 def _nothing(message: str) -> plt.Figure:

@@ -82,20 +82,20 @@ def read_paper(path: str | Path = PAPER_NUMBERS) -> pd.DataFrame:
     return df
 
 
-def _experiments_for(row: pd.Series, models: pd.DataFrame) -> list[str]:
-    """The study's experiments of the row's combination; for a sweep end, the one with the fewest or most
-    parameters."""
+def _experiments_for(row: pd.Series, models: pd.DataFrame) -> tuple[list[str], str]:
+    """The study's experiments of the row's combination (for a sweep end, the one with the fewest or most
+    parameters), and why there are none ('' when there are)."""
     if row["combination"] == "all":
-        return sorted(models["experiment"].unique())
-    m = models[(models["arch"] + "-" + models["dataset"]) == row["combination"]]
+        return sorted(models["experiment"].unique()), ""
+    m = models[(models["arch"] + "-" + models["dataset"]) == row["combination"]] if len(models) else models
     if not len(m):
-        return []
+        return [], f"no {row['combination']} experiment in this study"
     if row["size"] in ("smallest", "largest"):
         size = m.groupby("experiment")["n_params"].max()
         if size.nunique() < 2:  # one size is no sweep: its two ends would be the same network
-            return []
-        return [size.idxmin() if row["size"] == "smallest" else size.idxmax()]
-    return sorted(m["experiment"].unique())
+            return [], f"no {row['combination']} sweep in this study (one size only)"
+        return [size.idxmin() if row["size"] == "smallest" else size.idxmax()], ""
+    return sorted(m["experiment"].unique()), ""
 
 
 def _ours(row: pd.Series, experiments: list[str], models: pd.DataFrame, barriers: pd.DataFrame,
@@ -155,17 +155,10 @@ def compare(paper: pd.DataFrame, models: pd.DataFrame, barriers: pd.DataFrame, d
     ``stats.solutions_only``): false lets every trained model in, solution or not."""
     rows = []
     for _, row in paper.iterrows():
-        exps = _experiments_for(row, models)
+        exps, why = _experiments_for(row, models)
         ours, n = _ours(row, exps, models, barriers, distances, solutions_only) if exps else (np.nan, 0)
         sc = scale[scale["experiment"].isin(exps)]
-        why = ""
-        if not exps and row["size"] and len(models) and (
-            (models["arch"] + "-" + models["dataset"]) == row["combination"]
-        ).any():
-            why = f"no {row['combination']} sweep in this study (one size only)"
-        elif not exps:
-            why = f"no {row['combination']} experiment in this study"
-        elif n == 0:
+        if exps and n == 0:
             why = f"no solution or pair of {row['subject']} ({row['path'] or row['quantity']}) in it"
         rows.append({
             **row.to_dict(),

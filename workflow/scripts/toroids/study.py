@@ -188,23 +188,23 @@ def models(config: dict[str, Any]) -> dict[str, ModelPlan]:
 
 
 def experiment_scale(config: dict[str, Any]) -> list[dict[str, Any]]:
-    """Per experiment, the scale it ran at: combination ``{arch}-{dataset}``, epochs, batch size, train
-    samples (the ``n_train`` option or the teacher's ``P``, else ``"all"``), test samples (``n_test``, else
-    ``"all"``) and seeds per sampler."""
-    rows = []
-    for exp in config["experiments"]:
-        training = {**config["training"], **exp.get("training", {})}
-        data = {**config["datasets"].get(exp["dataset"], {}), **exp.get("data", {})}
-        rows.append({
-            "experiment": experiment_name(exp),
-            "combination": f"{exp['arch']}-{exp['dataset']}",
-            "epochs": int(training["epochs"]),
-            "batch_size": int(training["batch_size"]),
-            "n_train": data.get("n_train") or data.get("P") or "all",
-            "n_test": data.get("n_test") or "all",
-            "seeds": len(exp["seeds"]),
-        })  # fmt: skip
-    return rows
+    """Per experiment, the scale it ran at, read off its models' plans: combination ``{arch}-{dataset}``,
+    epochs, batch size, train samples (the ``n_train`` option or the teacher's ``P``, else ``"all"``), test
+    samples (``n_test``, else ``"all"``) and seeds per sampler."""
+    plans = list(models(config).values())
+    rows: dict[str, dict[str, Any]] = {}
+    for p in plans:
+        if p.experiment not in rows:
+            rows[p.experiment] = {
+                "experiment": p.experiment,
+                "combination": f"{p.arch}-{p.dataset}",
+                "epochs": int(p.training["epochs"]),
+                "batch_size": int(p.training["batch_size"]),
+                "n_train": p.data_options.get("n_train") or p.data_options.get("P") or "all",
+                "n_test": p.data_options.get("n_test") or "all",
+                "seeds": len({q.seed for q in plans if q.experiment == p.experiment}),
+            }
+    return list(rows.values())
 
 
 def has_batchnorm(plan: ModelPlan) -> bool:

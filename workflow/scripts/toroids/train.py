@@ -168,12 +168,14 @@ def train(
     history: list[dict[str, float]] = []
     start, resumed = 0, None
     ckpt = Path(checkpoint) if checkpoint else None
+    # what the epoch checkpoint is saved with and must match to be resumed: the run, the data included
+    identity = _identity(
+        arch, model_options, sampler, sampler_options, seed, epochs, batch_size, data.fingerprint()
+    )
     if ckpt is not None and ckpt.exists():
         try:
             state, meta = load_state(ckpt)
-            if meta.get("identity") != _identity(
-                arch, model_options, sampler, sampler_options, seed, epochs, batch_size, data.fingerprint()
-            ):  # the same identity as the one saved below: the run, the data included
+            if meta.get("identity") != identity:
                 log(f"ignoring {ckpt}: it belongs to another configuration")
             else:
                 algo.load_state(state)
@@ -185,9 +187,6 @@ def train(
     t0 = time.perf_counter()
     # a sampler with an extra phase (adv's pre-training) runs more epochs than training.epochs
     total = cls.total_epochs(epochs, sampler_options)
-    identity = _identity(
-        arch, model_options, sampler, sampler_options, seed, epochs, batch_size, data.fingerprint()
-    )
     log(
         "per epoch: running loss and running train err are means over the epoch's minibatches, each "
         "taken before its step (over every replica for rsgd); test err is the error of the network the "

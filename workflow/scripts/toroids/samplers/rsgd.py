@@ -66,7 +66,7 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 from toroids.binary import binarize, binary_keys
-from toroids.evaluate import evaluate, recompute_bn_stats
+from toroids.evaluate import evaluate, has_batchnorm, recompute_bn_stats
 from toroids.models import Network
 from toroids.samplers.base import (
     Sampler,
@@ -130,7 +130,7 @@ class RSGD(Sampler):
         for p in self.out.parameters():
             p.grad = None
         self.vote_slices = self._binary_slices()
-        self.has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.out.modules())
+        self.has_bn = has_batchnorm(self.out)
         self.steps_per_epoch = math.ceil(len(self.y_train) / self.batch_size)
         if o["stacked"]:
             self._setup_stacked()
