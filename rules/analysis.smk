@@ -24,8 +24,7 @@ rule tables:
         "../envs/plot.yaml"
     params:
         model_ids=list(MODELS),
-        sigma_star=config["local_energy"]["sigma_star"],
-        flip_star=config["local_energy"]["flip_star"],
+        stars=study.flatness_stars(config),
     script:
         "../workflow/scripts/tables.py"
 
@@ -53,8 +52,6 @@ rule analysis:
     conda:
         "../envs/plot.yaml"
     params:
-        sigma_star=config["local_energy"]["sigma_star"],
-        flip_star=config["local_energy"]["flip_star"],
         stats=canonical(config["stats"]),
     script:
         "../workflow/scripts/analysis.py"

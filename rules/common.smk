@@ -71,12 +71,8 @@ TRAIN_BLOCKS = study.train_blocks(config)
 MEASURE_BLOCKS = study.measure_blocks(config)
 BLOCKS = study.pair_blocks(config)
 PAIRS = study.pairs(config)
-MIDPOINT_BLOCKS = study.blocks_of(
-    study.per_type(config, PAIRS, "midpoints"),
-    config["midpoints"]["pairs_per_job"],
-    "mid",
-)
-SECTION_PAIRS = {p.pair_id: p for p in study.per_type(config, PAIRS, "sections")}
+MIDPOINT_BLOCKS = study.midpoint_blocks(config, PAIRS)
+SECTION_PAIRS = study.section_pairs(config, PAIRS)
 TRIPLETS = {t.triplet_id: t for t in study.triplets(config)}
 EXPERIMENTS = sorted({m.experiment for m in MODELS.values()})
 # The Hessian trace means nothing for sign networks, and their pair jobs need no normalized checkpoint.
@@ -156,13 +152,19 @@ MEASURE_KEYS = {
 
 def measure_plan(experiment):
     """What the measurements of ``experiment``'s models depend on: its data set and the settings that its
-    kind of network (continuous or binary) reads."""
+    kind of network (continuous or binary) reads, its own local-energy grid included."""
     first = next(p for p in MODELS.values() if p.experiment == experiment)
     keys = MEASURE_KEYS[first.arch in study.BINARY_ARCHS]
+    # the experiment's own σ or ε grid where it sets one (the paper's ranges differ per architecture)
+    settings = {
+        **config,
+        "local_energy": study.local_energy_settings(config, experiment),
+    }
     return {
         "data": {"name": first.dataset, "options": first.data_options},
         **{
-            section: {k: config[section][k] for k in ks} for section, ks in keys.items()
+            section: {k: settings[section][k] for k in ks}
+            for section, ks in keys.items()
         },
     }
 
@@ -237,34 +239,10 @@ def geometry_settings(model_id):
     return canonical({k: config["geometry"][k] for k in keys})
 
 
-def solution_trainer(plan):
-    """How a binary experiment trained its "S" solutions, which its single bends train like (paper §4.2):
-    ``sgd`` with its options when the experiment has it, else ``adam`` (the paper's deep binary nets, whose
-    "SGD" is Adam), with the experiment's epochs and batch size."""
-    exp = next(
-        e for e in config["experiments"] if study.experiment_name(e) == plan.experiment
-    )
-    name = (
-        "sgd" if "sgd" in exp["samplers"] or "adam" not in exp["samplers"] else "adam"
-    )
-    options = plan.sgd_options
-    if name == "adam":
-        options = {
-            **config["samplers"]["adam"],
-            **exp.get("sampler_options", {}).get("adam", {}),
-        }
-    return {
-        "sampler": name,
-        "options": options,
-        "epochs": plan.training["epochs"],
-        "batch_size": plan.training["batch_size"],
-    }
-
-
 def midpoint_settings(model_id):
     """The midpoint keys a single-bend job reads: a binary bend trains like the experiment's "S" solutions
-    (:func:`solution_trainer`: their sampler, options, epochs and batch size), a continuous one with the
-    midpoints section's SGD (paper §4.1).
+    (``study.ModelPlan.solution_training``: the experiment's sgd, with its optimizer, schedule, epochs and
+    batch size), a continuous one with the midpoints section's SGD (paper §4.1).
     """
     cfg = config["midpoints"]
     if model_id in CONTINUOUS:
@@ -278,7 +256,7 @@ def midpoint_settings(model_id):
             "seed",
         )
         return canonical({k: cfg[k] for k in keys})
-    return canonical({"seed": cfg["seed"], **solution_trainer(MODELS[model_id])})
+    return canonical({"seed": cfg["seed"], **MODELS[model_id].solution_training})
 
 
 def block_pairs(wildcards):

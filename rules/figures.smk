@@ -22,8 +22,12 @@ for _name, _fig in FIGURE_MANIFEST.items():
         params:
             slots=FIGURE_SELECTION[_name].slots,
             left_out=FIGURE_SELECTION[_name].left_out,
-            sigma_star=config["local_energy"]["sigma_star"],
-            flip_star=config["local_energy"]["flip_star"],
+            # the noise grid and star of every experiment drawn (the captions name them)
+            local_energy={
+                e: study.local_energy_settings(config, e)
+                for slot in FIGURE_SELECTION[_name].slots.values()
+                for e in slot
+            },
         script:
             "../workflow/scripts/figure.py"
 

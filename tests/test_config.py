@@ -5,6 +5,7 @@ import copy
 import pytest
 
 from toroids.config import ConfigError, validate_config
+from toroids.samplers import get_sampler
 
 
 def test_default_config_is_valid_and_gets_defaults(default_config):
@@ -76,7 +77,9 @@ def test_experiment_override_changes_only_what_it_names(default_config):
     from toroids.study import models
 
     plan = next(iter(models(cfg).values()))
-    assert plan.sampler_options == {"lr": 0.002, "momentum": 0.5, "nesterov": True}
+    named = {k: plan.sampler_options[k] for k in ("lr", "momentum", "nesterov")}
+    assert named == {"lr": 0.002, "momentum": 0.5, "nesterov": True}
+    assert plan.sampler_options == {**get_sampler("sgd").defaults, **named}
 
 
 def test_schema_defaults_agree_with_the_samplers():
@@ -91,7 +94,8 @@ def test_schema_defaults_agree_with_the_samplers():
     assert set(cfg["samplers"]) == set(SAMPLERS)
     for name, cls in SAMPLERS.items():
         expected = {k: list(v) if isinstance(v, tuple) else v for k, v in cls.defaults.items()}
-        assert cfg["samplers"][name] == expected, name
+        # every sampler's own epochs: the run's length, which study.sampler_recipe takes out of its options
+        assert cfg["samplers"][name] == {**expected, "epochs": None}, name
 
 
 def test_an_experiments_training_overrides_only_what_it_names():
@@ -278,6 +282,17 @@ def test_a_key_given_twice_or_a_missing_file_is_refused_by_name(tmp_path):
         read_config_file(twice)
     with pytest.raises(ConfigError, match="nowhere.yaml: cannot be read"):
         read_config_file(tmp_path / "nowhere.yaml")
+
+
+def test_a_schedule_that_cannot_mean_what_it_says_is_refused_by_name():
+    exp = {"arch": "mlp", "dataset": "digits", "samplers": ["sgd", "adv"], "seeds": [0]}
+    with pytest.raises(ConfigError, match=r"'samplers.sgd': schedule: step needs lr_milestones or lr_every"):
+        validate_config({"study": "s", "experiments": [exp], "samplers": {"sgd": {"schedule": "step"}}})
+    odd = {**exp, "sampler_options": {"adv": {"lr_milestones": [10]}}}
+    with pytest.raises(ConfigError, match=r"'experiments.0.sampler_options.adv': lr_milestones and lr_every"):
+        validate_config({"study": "s", "experiments": [odd]})
+    with pytest.raises(ConfigError, match="experiments.0.sampler_options.sgd.epochs"):
+        validate_config({"study": "s", "experiments": [{**exp, "sampler_options": {"sgd": {"epochs": 0}}}]})
 
 
 def test_rsgd_with_adam_needs_its_coupling_cap_off():

@@ -463,8 +463,12 @@ def would_run(study, patch):
         {"threads": 2},
         {"data": {"root": "/elsewhere", "download": True}},
         {"evaluate": {"chunk_size": 17}},
+        {"sharpness": {"memory_mb": 64}},
     ],
-    ids=["block size", "block size and resources", "device", "threads", "data root, download", "chunk size"],
+    ids=[
+        "block size", "block size and resources", "device", "threads", "data root, download", "chunk size",
+        "hessian memory",
+    ],  # fmt: skip
 )
 def test_settings_that_change_no_result_rerun_nothing(study, patch):
     assert would_run(study, patch) == set()
@@ -480,8 +484,8 @@ def test_settings_that_change_no_result_rerun_nothing(study, patch):
         ),  # read there, not by the measures
         (
             {"local_energy": {"flip_star": 0.1, "flip_fractions": [0.0, 0.1]}},
-            {"tables", "analysis", "study_config"},
-        ),
+            {"study_config"},
+        ),  # ε* marks the stars of binary networks only: this study has none
         ({"geometry": {"n_orders": 3}}, {"study_config"}),  # binary networks only
         ({"evaluate": {"bn_policy": "recompute"}}, {"study_config"}),  # networks with BatchNorm only
         (

@@ -13,7 +13,8 @@ from toroids.checkpoint import load_state
 from toroids.data import Dataset
 from toroids.models import Network, build_model
 from toroids.samplers import SAMPLERS, TrainingDiverged, get_sampler
-from toroids.samplers.base import batch_indices, cosine_lr
+from toroids.samplers.base import batch_indices
+from toroids.schedules import cosine_lr
 from toroids.train import train
 
 CPU = torch.device("cpu")
@@ -131,6 +132,26 @@ def test_adam_is_torch_adam_with_cosine_lr(blobs):
         F.cross_entropy(net(blobs.x_train[idx]), blobs.y_train[idx]).backward()
         opt.step()
         assert_same(params(adam.model), params(net))
+
+
+def test_sgd_with_adam_is_the_adam_sampler(blobs):
+    """The paper's Adam-trained "SGD" (sgd, optimizer adam) is the adam sampler step by step, schedule too."""
+    opts = {"lr": 0.01, "schedule": "step", "lr_every": 1}
+    sgd = make("sgd", mlp_factory(), blobs, {**opts, "optimizer": "adam"}, epochs=3)
+    adam = make("adam", mlp_factory(), blobs, opts, epochs=3)
+    assert isinstance(sgd.opt, torch.optim.Adam)
+    for e in range(3):
+        sgd.train_epoch(e)
+        adam.train_epoch(e)
+        assert sgd.opt.param_groups[0]["lr"] == adam.opt.param_groups[0]["lr"] == 0.01 * 0.5**e
+        assert_same(params(sgd.model), params(adam.model))
+
+
+def test_schedule_options_are_checked_where_the_sampler_is_built(blobs):
+    with pytest.raises(ValueError, match="schedule: step needs lr_milestones or lr_every"):
+        make("sgd", mlp_factory(), blobs, {"schedule": "step"})
+    with pytest.raises(ValueError, match="read only by schedule: step"):
+        make("rsgd", mlp_factory(), blobs, {"lr_milestones": [3]})
 
 
 # ---------------------------------------------------------------------------------------------- RSGD
@@ -491,6 +512,24 @@ def test_adv_main_phase_is_vanilla_sgd_from_the_pretrained_weights(blobs):
     assert max((a - b).abs().max() for a, b in zip(w, params(adv.model))) < 0.5
 
 
+def test_adv_main_phase_with_adam_and_the_papers_halvings(blobs):
+    """The binary ConvNet's ADV (digest §5.3 (iv)): pre-training with SGD, then Adam at lr 0.01 halved at
+    epochs 10, 20, 50 and then every 50 of the main phase."""
+    opts = {
+        "pretrain_epochs": 1, "pretrain_target": None, "optimizer": "adam", "lr": 0.01,
+        "schedule": "step", "lr_milestones": [10, 20, 50], "lr_every": 50,
+    }  # fmt: skip
+    adv = make("adv", mlp_factory(), blobs, opts, epochs=200)
+    assert isinstance(adv.pre_opt, torch.optim.SGD) and isinstance(adv.main_opt, torch.optim.Adam)
+    lrs = {e: adv.lr_at(e) for e in (0, 9, 10, 19, 20, 49, 50, 99, 100, 149, 150, 199)}
+    halvings = {0: 0, 9: 0, 10: 1, 19: 1, 20: 2, 49: 2, 50: 3, 99: 3, 100: 4, 149: 4, 150: 5, 199: 5}
+    assert lrs == {e: 0.01 * 0.5**k for e, k in halvings.items()}
+    adv.train_epoch(0)
+    adv.train_epoch(1)  # the first main epoch: Adam's moments exist, at the main phase's first lr
+    assert adv.opt is adv.main_opt and adv.opt.param_groups[0]["lr"] == 0.01
+    assert all("exp_avg" in st for st in adv.main_opt.state.values()) and adv.main_opt.state
+
+
 def test_train_loop_runs_adv_pretraining_plus_main_epochs(blobs):
     opts = {"pretrain_epochs": 2, "pretrain_target": None}
     res = train(data=blobs, epochs=4, sampler="adv", sampler_options=opts, **QUIET, **TRAIN_KW)
@@ -536,13 +575,20 @@ class Stop(Exception):
     pass
 
 
-RESUME = {**FIT, "rsgd": {"replicas": 3}, "adv": {"pretrain_epochs": 2, "pretrain_target": None}}
+RESUME = {
+    **FIT,
+    "rsgd": {"replicas": 3},
+    "adv": {"pretrain_epochs": 2, "pretrain_target": None},
+    # the paper's deep binary nets: "SGD" with Adam, halved every 2 epochs; ADV's main phase with Adam
+    "sgd-adam": {"optimizer": "adam", "lr": 0.01, "schedule": "step", "lr_every": 2},
+    "adv-adam": {"pretrain_epochs": 2, "pretrain_target": None, "optimizer": "adam", "lr": 0.01},
+}
 
 
 @pytest.mark.parametrize("name", sorted(RESUME))
 def test_resume_is_bitwise_identical(blobs, tmp_path, name):
     """Interrupted after epoch 3 of 6 and resumed from the checkpoint: the same final weights and buffers."""
-    kw = dict(data=blobs, epochs=6, sampler=name, sampler_options=RESUME[name], **TRAIN_KW)
+    kw = dict(data=blobs, epochs=6, sampler=name.split("-")[0], sampler_options=RESUME[name], **TRAIN_KW)
     ref = train(**kw, **QUIET)
 
     def crash_at_epoch_4(msg):

@@ -1,7 +1,9 @@
 """The study plan: model ids, pairs, pair types and pair blocks."""
 
-from toroids.config import validate_config
-from toroids.study import models, pair_blocks, pairs
+import pytest
+
+from toroids.config import ConfigError, validate_config
+from toroids.study import experiment_scale, models, pair_blocks, pairs
 
 
 def _cfg(samplers, seeds, **geometry):
@@ -19,7 +21,32 @@ def test_model_ids_and_options():
     ms = models(cfg)
     assert list(ms) == ["mlp-digits-sgd-s0", "mlp-digits-sgd-s3"]
     assert ms["mlp-digits-sgd-s3"].seed == 3
-    assert ms["mlp-digits-sgd-s3"].sampler_options == {"lr": 0.02, "momentum": 0.9, "nesterov": True}
+    assert ms["mlp-digits-sgd-s3"].sampler_options == {
+        "lr": 0.02, "momentum": 0.9, "nesterov": True, "optimizer": "sgd", "betas": [0.9, 0.999], "eps": 1e-8,
+        "schedule": "cosine", "lr_milestones": [], "lr_every": None, "lr_factor": 0.5,
+    }  # fmt: skip
+
+
+def test_a_samplers_own_epochs_replace_the_experiments():
+    """The binary ConvNet's recipe (digest §5.3 (iv)): SGD 400 epochs, RSGD 300, ADV's main phase 200.
+    The option leaves the sampler's options for the plan's training settings; the single bends train as
+    the S solutions (the experiment's sgd, its epochs and batch size) whatever the model's sampler."""
+    exp = {
+        "arch": "mlp", "dataset": "digits", "samplers": ["rsgd", "sgd", "adv"], "seeds": [0],
+        "training": {"epochs": 400, "batch_size": 128},
+        "sampler_options": {"rsgd": {"epochs": 300}, "adv": {"epochs": 200}, "sgd": {"optimizer": "adam"}},
+    }  # fmt: skip
+    ms = models(validate_config({"study": "t", "experiments": [exp], "training": {"epochs": 7}}))
+    epochs = {p.sampler: p.training["epochs"] for p in ms.values()}
+    assert epochs == {"rsgd": 300, "sgd": 400, "adv": 200}
+    assert all("epochs" not in p.sampler_options for p in ms.values())
+    bend = ms["mlp-digits-rsgd-s0"].solution_training
+    assert (bend["sampler"], bend["epochs"], bend["batch_size"]) == ("sgd", 400, 128)
+    assert bend["options"]["optimizer"] == "adam" and "epochs" not in bend["options"]
+    (scale,) = experiment_scale(validate_config({"study": "t", "experiments": [exp]}))
+    assert scale["epochs"] == "rsgd 300, sgd 400, adv 200"
+    exp["sampler_options"] = {}
+    assert experiment_scale(validate_config({"study": "t", "experiments": [exp]}))[0]["epochs"] == 400
 
 
 def test_all_pairs_and_blocks():
@@ -130,5 +157,29 @@ def test_the_star_rows_are_marked_by_each_networks_own_noise():
             "noise": ["multiplicative"] * 2 + ["flips"] * 2,
         }
     )
-    assert mark_star(le, 0.5, 0.05)["is_star"].tolist() == [False, True, False, True]
-    assert mark_star(le, 0.0, 0.0)["is_star"].tolist() == [True, False, True, False]
+    assert mark_star(le, {"a": 0.5, "b": 0.05})["is_star"].tolist() == [False, True, False, True]
+    assert mark_star(le, {"a": 0.0, "b": 0.0})["is_star"].tolist() == [True, False, True, False]
+    with pytest.raises(ValueError, match=r"no σ\* or ε\* for \['b'\]"):
+        mark_star(le, {"a": 0.5})
+
+
+def test_each_experiment_measures_on_its_own_grid_and_compares_at_its_own_star():
+    """The paper's σ ranges differ per architecture (digest §3.1): an experiment's local_energy overrides
+    the global grid and σ*, and its models' stars follow; a binary model's star is its experiment's ε*."""
+    from toroids.study import flatness_stars, local_energy_settings
+
+    exps = [
+        {"arch": "mlp", "dataset": "digits", "samplers": ["sgd"], "seeds": [0]},
+        {"arch": "lenet", "dataset": "digits", "samplers": ["sgd"], "seeds": [0], "model": {"channels": [2],
+         "kernel_size": 3, "fc": 4}, "local_energy": {"sigmas": [0.0, 0.125, 0.25], "sigma_star": 0.25}},
+        {"arch": "committee", "dataset": "teacher", "samplers": ["sgd"], "seeds": [0], "model": {"hidden": 3},
+         "local_energy": {"flip_fractions": [0.0, 0.03], "flip_star": 0.03}},
+    ]  # fmt: skip
+    cfg = validate_config({"study": "t", "experiments": exps})
+    assert local_energy_settings(cfg, "lenet-digits")["sigmas"] == [0.0, 0.125, 0.25]
+    assert local_energy_settings(cfg, "mlp-digits")["sigmas"] == cfg["local_energy"]["sigmas"]
+    assert flatness_stars(cfg) == {"mlp-digits-sgd-s0": 0.5, "lenet-digits-sgd-s0": 0.25,
+                                   "committee-teacher-sgd-s0": 0.03}  # fmt: skip
+    exps[1]["local_energy"]["sigma_star"] = 0.5  # not on its own grid, though on the global one
+    with pytest.raises(ConfigError, match="'experiments.1.local_energy.sigma_star': 0.5 is not one of"):
+        validate_config({"study": "t", "experiments": exps})

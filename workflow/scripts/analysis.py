@@ -13,10 +13,11 @@ frames = tables.concat_csv(snakemake.input.sharpness)
 barriers, distances = (tables.read_or_empty(f) for f in (snakemake.input.barriers, snakemake.input.distances))
 # the correlations use the raw Hessian trace, the one a reader knows; the normalized one is in the table
 sharp = frames[~frames["normalized"].astype(bool)] if len(frames) else None
+# every model's σ* (ε* for a binary net) is marked in the local-energy table's is_star column
 corr = stats.flatness_generalization(
     models,
     le,
-    p.sigma_star,
+    None,
     sharp,
     n_resamples=p.stats["n_resamples"],
     seed=p.stats["seed"],
@@ -25,15 +26,13 @@ corr = stats.flatness_generalization(
 )
 jobs.write_csv(snakemake.output.correlations, corr)
 jobs.write_csv(snakemake.output.sharpness, frames)
-rel = stats.distance_barrier_relation(distances, barriers, le, p.sigma_star)
+rel = stats.distance_barrier_relation(distances, barriers, le)
 jobs.write_csv(snakemake.output.distance_barrier, rel)
 table, comparisons = claims.claims_table(
     models,
     le,
     barriers,
     distances,
-    p.sigma_star,
-    binary_sigma_star=p.flip_star,
     n_resamples=p.stats["n_resamples"],
     seed=p.stats["seed"],
     confidence=p.stats["confidence"],

@@ -17,7 +17,13 @@ for model_id in job.models:
     with job.model_log(model_id) as log:
         try:
             runs.measure_model(
-                job.folders[model_id], data, plan, device, chunk_size=job.ops["chunk_size"], log=log
+                job.folders[model_id],
+                data,
+                plan,
+                device,
+                chunk_size=job.ops["chunk_size"],
+                memory_mb=job.ops["hessian_memory_mb"],
+                log=log,
             )
         except CheckpointError as exc:
             log(f"ERROR: {exc}")

@@ -15,9 +15,7 @@ for row in models.itertuples():
             f"{row.random_label_accuracy:.4f}): kept, flagged"
         )
 jobs.write_csv(snakemake.output.models, models)
-le = tables.mark_star(
-    tables.concat_csv(snakemake.input.local_energy), snakemake.params.sigma_star, snakemake.params.flip_star
-)
+le = tables.mark_star(tables.concat_csv(snakemake.input.local_energy), snakemake.params.stars)
 jobs.write_csv(snakemake.output.local_energy, le)
 paths = tables.concat_csv([*snakemake.input.paths, *snakemake.input.bend_paths])
 jobs.write_csv(snakemake.output.paths, paths)

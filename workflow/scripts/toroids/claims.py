@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 from toroids.bootstrap import ModelBootstrap, percentile_interval
-from toroids.stats import PAIR_LEVELS, flatness_at, pair_type_key
+from toroids.stats import PAIR_LEVELS, flatness_at, pair_type_key, star_label
 from toroids.study import BINARY_ARCHS
 
 __all__ = [
@@ -248,7 +248,7 @@ def _prepare(
     local_energy: pd.DataFrame,
     barriers: pd.DataFrame,
     distances: pd.DataFrame,
-    sigma_star: float,
+    sigma_star: float | None,
     solutions_only: bool,
     n_resamples: int,
     seed: int,
@@ -574,7 +574,7 @@ def claims_table(
     local_energy: pd.DataFrame,
     barriers: pd.DataFrame,
     distances: pd.DataFrame,
-    sigma_star: float,
+    sigma_star: float | None = None,
     *,
     binary_sigma_star: float | None = None,
     near_zero: float = 0.01,
@@ -590,7 +590,8 @@ def claims_table(
 
     Inputs are the workflow's tables: ``models`` (model_id, experiment, arch, sampler, train_error,
     test_error, is_solution, n_params), ``local_energy`` (model_id, sigma, delta_mean, delta_std, and
-    ``is_star``: each model's own σ*, the flip fraction ε* for binary nets; without it ``sigma_star``),
+    ``is_star``: each model's own star, its experiment's σ* or, for binary nets, ε*; without it
+    ``sigma_star`` and ``binary_sigma_star``),
     ``barriers`` (experiment, pair, left, right, pair_type, path, barrier, barrier_excess) and
     ``distances`` (… between, variant, representation, distance); empty frames are fine. ``near_zero`` is
     the barrier below which a path stays among solutions (the solution threshold, 1 %); ``large_barrier``
@@ -608,6 +609,13 @@ def claims_table(
         "deep": [e for e, a in arch_of.items() if a in DEEP_BINARY],
     }
     eps = sigma_star if binary_sigma_star is None else binary_sigma_star
+    stars = {  # as the rules' text states them: each family's star(s), read off the marked rows
+        family: star_label(
+            local_energy, all_models.loc[all_models["experiment"].isin(exps), "model_id"],
+            sigma_star if family == "continuous" else eps,
+        )
+        for family, exps in families.items()
+    }  # fmt: skip
     d_end = st.distances[(st.distances["between"] == "endpoints")]
     d_norm = d_end[d_end["representation"] == "normalized_aligned"]
 
@@ -619,8 +627,8 @@ def claims_table(
             "claim_1",
             "Flatter minima (by local energy) generalize better; the ranking RSGD ≻ SGD ≻ ADV holds in "
             "flatness and in test error, in all models.",
-            f"per continuous experiment: δE(σ* = {sigma_star:g}) and test error of consecutive samplers "
-            "(sharper − flatter > 0), and Spearman ρ(δE(σ*), test error) > 0 over the solutions",
+            f"per continuous experiment: δE(σ* = {stars['continuous']}) and test error of consecutive "
+            "samplers (sharper − flatter > 0), and Spearman ρ(δE(σ*), test error) > 0 over the solutions",
             "continuous",
             lambda s, e: _flatness_parts(s, e, "δE(σ*)"),
         ),
@@ -662,8 +670,8 @@ def claims_table(
             "claim_4",
             "Binary networks show qualitatively the same picture: the flatness ranking and its link to "
             "generalization, and barriers ordered by flatness.",
-            f"claim 1's comparisons on the binary experiments at ε* = {eps:g}, and the aligned random-path "
-            "barrier of each pair type minus those of the level below",
+            f"claim 1's comparisons on the binary experiments at ε* = {stars['binary']}, and the aligned "
+            "random-path barrier of each pair type minus those of the level below",
             "binary",
             lambda s, e: [*_flatness_parts(s, e, "δE(ε*)"), _binary_path_part(s, e)],
         ),

@@ -17,6 +17,7 @@ import yaml
 from jsonschema import Draft202012Validator, ValidationError, validators
 
 from toroids import datafiles
+from toroids.schedules import schedule_problem
 
 __all__ = [
     "OPERATIONAL",
@@ -161,6 +162,7 @@ OPERATIONAL = (
     ("data", "root"),
     ("data", "download"),
     ("evaluate", "chunk_size"),
+    ("sharpness", "memory_mb"),
     ("resources",),
 )
 
@@ -252,6 +254,13 @@ def _check_consistency(config: dict[str, Any], schema: Mapping[str, Any]) -> Non
                 "with optimizer: adam; the cap bounds SGD's elastic step 2ηγ, which Adam does not take: set "
                 "coupling_cap: null"
             )
+        for sampler in exp["samplers"]:
+            own = exp.get("sampler_options", {}).get(sampler, {})
+            merged = {**config["samplers"].get(sampler, {}), **own}
+            problem = schedule_problem(merged) if "schedule" in merged else None
+            if problem:
+                where = f"experiments.{i}.sampler_options.{sampler}" if own else f"samplers.{sampler}"
+                problems.append(f"config key '{where}': {problem}")
         allowed = ARCH_OPTIONS.get(exp["arch"], ())
         for key in exp.get("model", {}):
             if key not in allowed:
@@ -265,16 +274,17 @@ def _check_consistency(config: dict[str, Any], schema: Mapping[str, Any]) -> Non
             if name in datafiles.TORCHVISION and datafiles.locate(name, root) is None:
                 why = datafiles.not_found(name, root)
                 problems.append(f"config key 'data.root' (data.download is false): {why}")
-    le = config["local_energy"]
-    if le["sigma_star"] not in le["sigmas"]:
-        problems.append(
-            f"config key 'local_energy.sigma_star': {le['sigma_star']} is not one of local_energy.sigmas"
-        )
-    if le["flip_star"] not in le["flip_fractions"]:
-        problems.append(
-            f"config key 'local_energy.flip_star': {le['flip_star']} is not one of "
-            "local_energy.flip_fractions"
-        )
+    for where, le in [("local_energy", config["local_energy"])] + [
+        (f"experiments.{i}.local_energy", {**config["local_energy"], **exp["local_energy"]})
+        for i, exp in enumerate(config["experiments"])
+        if exp.get("local_energy")
+    ]:
+        if le["sigma_star"] not in le["sigmas"]:
+            problems.append(f"config key '{where}.sigma_star': {le['sigma_star']} is not one of its sigmas")
+        if le["flip_star"] not in le["flip_fractions"]:
+            problems.append(
+                f"config key '{where}.flip_star': {le['flip_star']} is not one of its flip_fractions"
+            )
     seen: dict[str, int] = {}
     rule_ids: dict[str, tuple[int, str]] = {}
     for i, exp in enumerate(config["experiments"]):

@@ -288,7 +288,7 @@ SWEEP_TABLES = ("models", "local_energy", "distances", "barriers")
 
 
 def _draw_sweep(pl: Any, t: dict[str, Any], p: dict[str, Any]) -> Any:
-    return pl.figure_sweep(t, p["slots"]["sweep"], p["flip_star"])
+    return pl.figure_sweep(t, p["slots"]["sweep"])
 
 
 def _every_pair_type(rep: str) -> Callable[[Any, dict[str, Any], dict[str, Any]], Any]:

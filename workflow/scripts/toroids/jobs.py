@@ -140,13 +140,15 @@ def block(snakemake: Any, name: str) -> Block:
 
 def operational(config: Mapping[str, Any]) -> dict[str, Any]:
     """The settings that change no result, read from the config by the job itself (not params, which
-    Snakemake would take for rerun triggers): device, chunk size, data root and download, and the epoch
-    checkpoint's cadence (``TOROIDS_CHECKPOINT_EVERY_S``, seconds, for the resume tests)."""
+    Snakemake would take for rerun triggers): device, chunk size, the Hessian trace's memory budget
+    (``sharpness.memory_mb``), data root and download, and the epoch checkpoint's cadence
+    (``TOROIDS_CHECKPOINT_EVERY_S``, seconds, for the resume tests)."""
     from toroids.train import CHECKPOINT_EVERY_S
 
     return {
         "device": config["device"],
         "chunk_size": config["evaluate"]["chunk_size"],
+        "hessian_memory_mb": config["sharpness"]["memory_mb"],
         "data": {"root": config["data"]["root"], "download": config["data"]["download"]},
         "checkpoint_every_s": float(os.environ.get("TOROIDS_CHECKPOINT_EVERY_S", CHECKPOINT_EVERY_S)),
     }

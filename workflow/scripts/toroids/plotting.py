@@ -114,15 +114,18 @@ def _empty(ax: plt.Axes, message: str) -> None:
     ax.set_axis_off()
 
 
-def prepare_generalization(models: pd.DataFrame, le: pd.DataFrame, sigma_star: float) -> pd.DataFrame:
-    """One row per model: its test error and its local energy at σ* (``delta_mean``, ``delta_std``)."""
+def prepare_generalization(
+    models: pd.DataFrame, le: pd.DataFrame, sigma_star: float | None = None
+) -> pd.DataFrame:
+    """One row per model: its test error and its local energy at its σ* (``delta_mean``, ``delta_std``;
+    the ``is_star`` rows, else those at ``sigma_star``)."""
     from toroids.stats import flatness_at
 
     at = flatness_at(le, sigma_star)
     out = models.merge(at, on="model_id", how="left", validate="one_to_one")
     missing = out[out["delta_mean"].isna()]["model_id"].tolist()
     if missing:
-        raise ValueError(f"no local energy at σ*={sigma_star} for {missing}")
+        raise ValueError(f"no local energy at σ* for {missing}")
     return out
 
 
@@ -327,14 +330,16 @@ def _ax_local_energy(ax: plt.Axes, le: pd.DataFrame, experiment: str, xlabel: st
 def figure_flatness(
     models: pd.DataFrame, le: pd.DataFrame, experiments: Sequence[str], params: dict
 ) -> plt.Figure:
-    """Paper Fig. 1, one row per experiment: (i) δE(σ) in % against σ, log y, mean over the sampler's models
-    with the standard deviation over models as band; (ii) test error against δE at σ* (log x), one marker
-    per model, horizontal bars = standard deviation over the noise draws."""
+    """Paper Fig. 1, one row per experiment: (i) δE(σ) in % against σ on the experiment's own grid, log y,
+    mean over the sampler's models with the standard deviation over models as band; (ii) test error against
+    δE at the experiment's σ* (log x; named in the axis label), one marker per model, horizontal bars =
+    standard deviation over the noise draws."""
+    from toroids.stats import star_label
+
     style()
     if not experiments:
         return _nothing("no continuous experiment in this study")
-    sigma_star = params["sigma_star"]
-    points = prepare_generalization(models[models["experiment"].isin(experiments)], le, sigma_star)
+    points = prepare_generalization(models[models["experiment"].isin(experiments)], le)
     fig, axes = plt.subplots(
         len(experiments), 2, figsize=(2 * PANEL_W, PANEL_H * len(experiments)), squeeze=False
     )
@@ -358,8 +363,8 @@ def figure_flatness(
                 label=st["label"],
             )
         _log_scale(ax2, "x", 100 * sub["delta_mean"])
-        ax2.set(title=f"{exp}: flatness and generalization", xlabel=f"δE at σ* = {sigma_star} (%)",
-                ylabel="test error (%)")  # fmt: skip
+        ax2.set(title=f"{exp}: flatness and generalization", ylabel="test error (%)",
+                xlabel=f"δE at σ* = {star_label(le, sub['model_id'])} (%)")  # fmt: skip
     fig.tight_layout()
     return fig
 
@@ -608,12 +613,15 @@ def figure_triplet_sections(
 # -- Figs. 6, 18, 19: binary networks against their size --------------------------------------------------
 
 
-def figure_sweep(tables: dict[str, pd.DataFrame], experiments: Sequence[str], flip_star: float) -> plt.Figure:
+def figure_sweep(tables: dict[str, pd.DataFrame], experiments: Sequence[str]) -> plt.Figure:
     """An over-parameterization sweep of one binary architecture (paper Figs. 6, 18, 19), 2×3 panels:
     δE against the flipped fraction ε for the largest net; δE at ε* against #params; test error against
     #params; Hamming distance between two solutions of one sampler against #params (aligned solid, raw
     dashed); maximum train error along random shortest paths against #params (log–log, aligned solid, raw
-    dashed). Means over the models or over the same-sampler pairs; bars = standard deviation over models."""
+    dashed). Means over the models or over the same-sampler pairs; bars = standard deviation over models.
+    ε* is each model's own (the ``is_star`` rows), named in the axis label."""
+    from toroids.stats import star_label
+
     style()
     models = tables["models"]
     table = prepare_overparameterization(
@@ -626,13 +634,15 @@ def figure_sweep(tables: dict[str, pd.DataFrame], experiments: Sequence[str], fl
         return _nothing("no binary networks in this study")
     table = table.sort_values("n_params")
     largest = table.loc[table["n_params"].idxmax(), "experiment"]
+    ids = models.loc[models["experiment"].isin(experiments), "model_id"]
     fig, axes = plt.subplots(2, 3, figsize=(3 * PANEL_W, 2 * PANEL_H + 0.4))
     ax = axes[0, 0]
     _ax_local_energy(ax, tables["local_energy"], largest, "flipped fraction ε", log_y=False)
     ax.set_title(f"local energy, {largest}", fontsize="small")
     ax.legend(fontsize="small", loc="upper left")
     panels = [
-        (axes[0, 1], "flatness", None, f"δE at ε* = {flip_star} (%)", 100, "flatness against size"),
+        (axes[0, 1], "flatness", None, f"δE at ε* = {star_label(tables['local_energy'], ids)} (%)",
+         100, "flatness against size"),  # fmt: skip
         (axes[0, 2], "test_error", None, "test error (%)", 100, "generalization"),
         (
             axes[1, 0],

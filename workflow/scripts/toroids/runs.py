@@ -143,11 +143,13 @@ def measure_model(
     *,
     chunk_size: int,
     log: Log,
+    memory_mb: int | None = None,
 ) -> None:
     """The local energy (``local_energy.csv``) and, for a continuous network, the Hessian trace
     (``sharpness.csv``) of the model in ``folder``, with ``settings`` = ``{"local_energy": …,
     "sharpness": …}`` (the config's sections); kept outputs come back when the weights, the settings and
-    the code are unchanged (:mod:`toroids.cache`)."""
+    the code are unchanged (:mod:`toroids.cache`). ``memory_mb`` bounds the Hessian trace's memory
+    (``sharpness.memory_mb``, operational: the same numbers, in smaller chunks)."""
     meta = read_json(folder / "meta.json")
     model = load_model(folder / "final.safetensors", device)
     names = ["local_energy.csv"] + ([] if binary.is_binary(model) else ["sharpness.csv"])
@@ -178,7 +180,16 @@ def measure_model(
     cfg, out = settings["sharpness"], []
     for normalized in (False, True):
         res = hessian_trace(
-            model, x, y, cfg["n_probes"], cfg["seed"], chunk_size, cfg["params"], normalized=normalized
+            model,
+            x,
+            y,
+            cfg["n_probes"],
+            cfg["seed"],
+            chunk_size,
+            cfg["params"],
+            normalized=normalized,
+            memory_mb=memory_mb,
+            log=log,
         )
         out.append({"model_id": meta["model_id"], "normalized": normalized, "params": cfg["params"], **res})
         log(

@@ -19,11 +19,23 @@ through :func:`torch.func.functional_call` (``mode="forward"``, the default: one
 backward graph; it works for Linear, Conv, MaxPool and eval-mode BatchNorm). ``mode="reverse"`` computes the
 same product by double backward (``torch.autograd.grad`` with ``create_graph=True``), kept as a cross-check.
 In forward mode ``probe_batch`` probes go through one ``torch.func.vmap``-ed HVP per chunk (fast on small
-nets and GPUs; memory ∝ ``chunk_size × probe_batch``); each chunk adds v_iᵀ H_chunk v_i to q_i, so the
-full H v is never stored.
+nets and GPUs; memory grows with ``chunk_size × probe_batch``, see Memory below); each chunk adds
+v_iᵀ H_chunk v_i to q_i, so the full H v is never stored.
 The probes depend only on ``seed`` and the parameter shapes (common random numbers across models of one
 architecture). BatchNorm layers are in eval mode: their running statistics are constants, so the loss is a
 fixed function of the parameters and no buffer is updated.
+
+Memory. One pass of b vmapped probes over a chunk of c samples holds the chunk's activations, their b
+tangents, and the backward pass's gradients of both; its peak is modelled as
+
+    M(c, b) = fixed(b) + c · per_sample(b),
+
+measured on CUDA (two trial passes of c₁ and 2c₁ samples, ``torch.cuda.max_memory_allocated``, then
+×``MEASURED_MARGIN``) and estimated elsewhere (:func:`hvp_memory`: per_sample = (4 + 2b)·a, fixed =
+(2 + 8b)·P, with a the bytes of one sample's activations and P those of the differentiated parameters).
+Given a budget B (``memory_mb``, the config's ``sharpness.memory_mb``), :func:`budget_chunk` runs the
+largest chunk with M(c, b) ≤ B, at most ``chunk_size``; the trace is exact whatever the chunk, so the budget
+changes the time and the memory, never the result.
 
 Caveats, stated rather than hidden:
 * **Not invariant to the symmetries.** Rescaling a ReLU unit's incoming weights by a and its outgoing
@@ -48,6 +60,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -56,10 +69,27 @@ from torch.func import functional_call, grad, hessian, jvp, vmap
 
 from toroids.flatness import perturbed_keys
 
-__all__ = ["MODES", "exact_hessian_trace", "hessian_trace", "hvp"]
+__all__ = [
+    "MODES",
+    "HvpMemory",
+    "activation_bytes",
+    "budget_chunk",
+    "exact_hessian_trace",
+    "hessian_trace",
+    "hvp",
+    "hvp_memory",
+]
 
 MODES = ("forward", "reverse")
 Params = dict[str, Tensor]
+Log = Callable[[str], None]
+
+#: samples of the smaller of the two trial passes that measure an HVP's memory on CUDA (the other: twice it)
+TRIAL_CHUNK = 8
+#: the measured CUDA cost is multiplied by this, for what a small trial does not show (the convolution
+#: algorithm and its workspace chosen for a larger batch, the allocator's rounding)
+MEASURED_MARGIN = 1.25
+MIB = 2**20
 
 
 def _summed_loss(out: Tensor, y: Tensor) -> Tensor:
@@ -153,6 +183,154 @@ def _quadratic_forms(
         model.train(was_training)
 
 
+@dataclass(frozen=True)
+class HvpMemory:
+    """Peak bytes of one pass of vmapped HVPs over a chunk of c samples: ``fixed + per_sample · c``."""
+
+    fixed: float
+    per_sample: float
+    how: str  # "measured on cuda:0" or "estimated from the activations": for the log
+
+    def bytes(self, chunk: int) -> float:
+        return self.fixed + self.per_sample * chunk
+
+    def chunk(self, budget: float) -> int:
+        """The largest c with ``bytes(c) ≤ budget`` (0 when not even one sample fits)."""
+        return max(0, math.floor((budget - self.fixed) / self.per_sample))
+
+
+def activation_bytes(model: nn.Module, x: Tensor) -> int:
+    """a: bytes of one sample's activations, the input plus the output of every leaf module (forward hooks
+    on a no-grad, eval-mode pass of ``x[:1]``; views such as Flatten's count too, and functional operations
+    outside modules are not seen)."""
+    sizes = [x[:1].numel() * x.element_size()]
+
+    def record(_module: nn.Module, _inputs: object, out: object) -> None:
+        for t in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(t, Tensor):
+                sizes.append(t.numel() * t.element_size())
+
+    leaves = [m for m in model.modules() if next(m.children(), None) is None]
+    handles = [m.register_forward_hook(record) for m in leaves]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(x[:1])
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return sum(sizes)
+
+
+def _trial_peak(
+    model: nn.Module, x: Tensor, y: Tensor, chunk: int, params: str, mode: str, probe_batch: int
+) -> int:
+    """Peak CUDA bytes allocated, above those allocated before, by one pass of ``probe_batch`` probes over
+    ``x[:chunk]`` (resets the device's peak-memory statistics)."""
+    device = x.device
+    torch.cuda.synchronize(device)
+    base = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    p, _ = _split(model, params)
+    probes = [{k: torch.ones_like(t) for k, t in p.items()} for _ in range(probe_batch)]
+    _quadratic_forms(model, x[:chunk], y[:chunk], probes, chunk, params, mode)
+    del probes
+    torch.cuda.synchronize(device)
+    return torch.cuda.max_memory_allocated(device) - base
+
+
+def _measured(model: nn.Module, x: Tensor, y: Tensor, params: str, mode: str, probe_batch: int) -> HvpMemory:
+    """fixed and per_sample from trial passes over c₁ = min(TRIAL_CHUNK, N/2) and c₂ = 2c₁ samples: the
+    slope and intercept of the two peaks (one pass, peak/c, when N < 2), times MEASURED_MARGIN."""
+    c1 = max(1, min(TRIAL_CHUNK, len(y) // 2))
+    c2 = min(len(y), 2 * c1)
+    m1 = _trial_peak(model, x, y, c1, params, mode, probe_batch)
+    if c2 == c1:
+        fixed, slope = 0.0, m1 / c1
+    else:
+        m2 = _trial_peak(model, x, y, c2, params, mode, probe_batch)
+        slope = max((m2 - m1) / (c2 - c1), 1.0)
+        fixed = max(m1 - c1 * slope, 0.0)
+    how = f"measured on {x.device}, ×{MEASURED_MARGIN} margin"
+    return HvpMemory(MEASURED_MARGIN * fixed, MEASURED_MARGIN * slope, how)
+
+
+def hvp_memory(
+    model: nn.Module, x: Tensor, y: Tensor, params: str = "all", mode: str = "forward", probe_batch: int = 1
+) -> HvpMemory:
+    """The memory of one pass of ``probe_batch`` probes (reverse mode: one probe at a time) over a chunk.
+
+    On CUDA it is measured (:func:`_measured`). Elsewhere it is estimated from a = :func:`activation_bytes`
+    and P = the bytes of the differentiated parameters, for b probes per pass:
+
+        per_sample = (4 + 2b) · a,      fixed = (2 + 8b) · P.
+
+    Forward-over-reverse keeps the activations and their b tangents for the backward pass, whose gradients
+    and their tangents are as large again: 2(1 + b)·a, plus 2a for the transients of one layer. The b
+    probes, their H v, the tangents of the weights and the float64 products v·Hv were measured at ≈ 6b·P,
+    taken as (2 + 8b)·P. Calibrated against the peak RSS on a CPU (torch 2.14; MLPs of 64 to 4096 units,
+    LeNet, VGG16-BN at width 1/8; b = 1 to 8; 128 and 1024 samples): the measured peak was 0.2 to 0.95
+    times the estimate, 0.55 to 0.95 where the activations dominate (LeNet, VGG).
+    """
+    b = probe_batch if mode == "forward" else 1
+    if x.device.type == "cuda":
+        return _measured(model, x, y, params, mode, b)
+    p, _ = _split(model, params)
+    weights = sum(t.numel() * t.element_size() for t in p.values())
+    a = activation_bytes(model, x)
+    return HvpMemory((2 + 8 * b) * weights, (4 + 2 * b) * a, "estimated from the activations")
+
+
+def budget_chunk(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    memory_mb: int,
+    chunk_size: int,
+    params: str = "all",
+    mode: str = "forward",
+    probe_batch: int = 1,
+    log: Log | None = None,
+) -> tuple[int, int]:
+    """(chunk, probe batch) for :func:`hessian_trace` within ``memory_mb`` MiB (2²⁰ bytes).
+
+    chunk = min(``chunk_size``, N, the largest c with M(c, b) ≤ B) for M of :func:`hvp_memory`; the probe
+    batch b stays ``probe_batch`` unless not even one sample fits, when it is halved until one does (or is
+    1). When one sample of one probe does not fit either, chunk is 1 and the pass exceeds the budget (said
+    in the log). ``log`` receives the chunk chosen and why. On CUDA this runs two small trial passes, which
+    reset the device's peak-memory statistics.
+    """
+    if memory_mb < 1:
+        raise ValueError(f"memory_mb must be ≥ 1, got {memory_mb}")
+    budget, b = memory_mb * MIB, probe_batch
+    while True:
+        mem = hvp_memory(model, x, y, params, mode, b)
+        fit = mem.chunk(budget)
+        if fit >= 1 or b == 1 or mode != "forward":
+            break
+        b = max(1, b // 2)
+    cap = min(chunk_size, len(y))
+    chunk = max(1, min(cap, fit))
+    if fit < 1:
+        why = f"over the budget: one sample needs {mem.bytes(1) / MIB:.0f} MB"
+    elif fit < cap:
+        why = f"the most that fits (below chunk_size {chunk_size})"
+    else:
+        why = f"min(chunk_size {chunk_size}, {len(y)} samples): the budget would allow {fit}"
+    if log is not None:
+        if mode != "forward":
+            batch = ", one probe per pass (reverse mode)"
+        else:
+            batch = f", {b} probe(s) per pass" + (f" (not {probe_batch})" if b != probe_batch else "")
+        log(
+            f"Hessian trace within {memory_mb} MB: {mem.fixed / MIB:.3g} MB + {mem.per_sample / MIB:.3g} MB "
+            f"per sample ({mem.how}): chunk {chunk}, {why}{batch}"
+        )
+    return chunk, b
+
+
 def hessian_trace(
     model: nn.Module,
     x: Tensor,
@@ -165,6 +343,8 @@ def hessian_trace(
     normalized: bool = False,
     mode: str = "forward",
     probe_batch: int = 1,
+    memory_mb: int | None = None,
+    log: Log | None = None,
 ) -> dict[str, float | int]:
     """Hutchinson's estimate of tr ∇²L on the whole split (see the module doc).
 
@@ -173,7 +353,9 @@ def hessian_trace(
     (so the probes, hence the result, do not depend on ``probe_batch`` or ``chunk_size``). ``probe_batch``
     probes are evaluated together with ``torch.func.vmap`` (forward mode only): memory grows as
     ``chunk_size × probe_batch`` activations, speed too on small nets. ``normalized`` evaluates it on
-    ``symmetry.normalize(model)`` (a different loss: the logits are rescaled; module doc).
+    ``symmetry.normalize(model)`` (a different loss: the logits are rescaled; module doc). ``memory_mb``
+    bounds the memory of each pass (:func:`budget_chunk`: a smaller chunk, or fewer probes per pass; the
+    same result); None: ``chunk_size`` and ``probe_batch`` as given. ``log`` hears the chunk chosen.
     """
     if n_probes < 1:
         raise ValueError(f"n_probes must be ≥ 1, got {n_probes}")
@@ -188,6 +370,10 @@ def hessian_trace(
     p, _ = _split(model, params)
     if not p:
         raise ValueError(f"no parameters selected by params={params!r}")
+    if memory_mb is not None:
+        chunk_size, probe_batch = budget_chunk(
+            model, x, y, memory_mb, chunk_size, params, mode, probe_batch, log
+        )
     gen = torch.Generator().manual_seed(seed)
     q: list[float] = []
     while len(q) < n_probes:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -41,6 +41,7 @@ __all__ = [
     "flatness_at",
     "flatness_generalization",
     "pair_type_key",
+    "star_label",
 ]
 
 METHODS = ("spearman", "kendall")
@@ -171,13 +172,16 @@ def correlation(
 # Flatness and generalization
 
 
-def flatness_at(local_energy: pd.DataFrame, sigma_star: float) -> pd.DataFrame:
+def flatness_at(local_energy: pd.DataFrame, sigma_star: float | None = None) -> pd.DataFrame:
     """``model_id, delta_mean, delta_std`` at σ* (``np.isclose``); a model with two rows there is an error.
 
-    A table with an ``is_star`` column (the workflow's: each model's own σ*, e.g. the flip fraction ε* of a
-    binary network) is read by that column instead of ``sigma_star``."""
+    A table with an ``is_star`` column (the workflow's: each model's own star, its experiment's σ* or the
+    flip fraction ε* of a binary network, :func:`toroids.tables.mark_star`) is read by that column;
+    ``sigma_star`` is for a table without one."""
     if "is_star" in local_energy.columns:
         at = local_energy[local_energy["is_star"].astype(bool)]
+    elif sigma_star is None:
+        raise ValueError("a local-energy table without is_star needs a sigma_star")
     else:
         at = local_energy[np.isclose(local_energy["sigma"].astype(float), sigma_star)]
     at = at[["model_id", "delta_mean", "delta_std"]]
@@ -187,10 +191,19 @@ def flatness_at(local_energy: pd.DataFrame, sigma_star: float) -> pd.DataFrame:
     return at
 
 
+def star_label(local_energy: pd.DataFrame, model_ids: Iterable[str], sigma_star: float | None = None) -> str:
+    """The star(s) at which ``model_ids`` are compared, as text: ``"0.5"``, or ``"0.25, 0.5"`` when they
+    differ (the ``is_star`` rows' σ or ε; ``sigma_star`` for a table without ``is_star``)."""
+    if "is_star" not in local_energy.columns:
+        return "" if sigma_star is None else f"{sigma_star:g}"
+    rows = local_energy[local_energy["is_star"].astype(bool) & local_energy["model_id"].isin(list(model_ids))]
+    return ", ".join(f"{v:g}" for v in sorted(set(rows["sigma"].astype(float))))
+
+
 def flatness_generalization(
     models: pd.DataFrame,
     local_energy: pd.DataFrame,
-    sigma_star: float,
+    sigma_star: float | None = None,
     sharpness: pd.DataFrame | None = None,
     *,
     methods: Sequence[str] = METHODS,
@@ -209,7 +222,8 @@ def flatness_generalization(
     as in the figures); a model without a trace only drops out of the trace rows (noted).
 
     One row per (experiment, measure, method): experiment, measure, method, rho, pvalue, ci_low, ci_high, n,
-    n_boot, note, samplers (those present, paper order), sigma_star, confidence, n_resamples, seed. Every
+    n_boot, note, samplers (those present, paper order), sigma_star (:func:`star_label` of the experiment's
+    models: with ``is_star``, each experiment's own), confidence, n_resamples, seed. Every
     call uses the same ``seed``, so Spearman and Kendall see the same resamples. The pooled row mixes the
     between-experiment differences of test error (different data sets) into the correlation; the
     per-experiment rows are the primary result.
@@ -224,7 +238,7 @@ def flatness_generalization(
     frame = frame.merge(at, on="model_id", how="left", validate="one_to_one")
     missing = frame.loc[frame["delta_mean"].isna(), "model_id"].tolist()
     if missing:
-        raise ValueError(f"no local energy at σ*={sigma_star} for {missing}")
+        raise ValueError(f"no local energy at σ* for {missing}")
     measures = {"local_energy": "delta_mean"}
     if sharpness is not None:
         tr = sharpness[["model_id", "trace"]].rename(columns={"trace": "hessian_trace"})
@@ -242,7 +256,8 @@ def flatness_generalization(
                 if excluded:
                     note = "; ".join(filter(None, [note, f"{excluded} non-solution model(s) excluded"]))
                 rows.append({"experiment": exp, "measure": measure, **r, "note": note, "samplers": samplers,
-                             "sigma_star": sigma_star, "confidence": confidence, "n_resamples": n_resamples,
+                             "sigma_star": star_label(local_energy, g["model_id"], sigma_star),
+                             "confidence": confidence, "n_resamples": n_resamples,
                              "seed": seed})  # fmt: skip
     columns = ["experiment", "measure", "method", "rho", "pvalue", "ci_low", "ci_high", "n", "n_boot", "note",
                "samplers", "sigma_star", "confidence", "n_resamples", "seed"]  # fmt: skip
@@ -264,7 +279,7 @@ def distance_barrier_relation(
     distances: pd.DataFrame,
     barriers: pd.DataFrame,
     local_energy: pd.DataFrame,
-    sigma_star: float,
+    sigma_star: float | None = None,
     *,
     representation: str = "normalized_aligned",
     path: str = "geodesic_aligned",
@@ -281,7 +296,7 @@ def distance_barrier_relation(
     table), distance_mean, distance_std, n_distance, barrier_mean, barrier_std, n_barrier (std with ddof 1,
     NaN for one pair), flatness_left, flatness_right (mean δE(σ*) of the left / right endpoints over the
     pairs), flatness_mean (mean over pairs of the mean of the two endpoints' δE(σ*); NaN when an endpoint has
-    no local energy at σ*), representation, path, sigma_star.
+    no local energy at σ*), representation, path, sigma_star (:func:`star_label` of the endpoints).
     """
     keys = ["experiment", "pair", "left", "right", "pair_type"]
     if "between" in distances.columns:  # the workflow's table also holds endpoint–midpoint distances
@@ -307,7 +322,8 @@ def distance_barrier_relation(
             "n_barrier": int(g["barrier"].notna().sum()),
             "flatness_left": g["flatness_left"].mean(), "flatness_right": g["flatness_right"].mean(),
             "flatness_mean": g["flatness_pair"].mean(skipna=False),
-            "representation": representation, "path": path, "sigma_star": sigma_star,
+            "representation": representation, "path": path,
+            "sigma_star": star_label(local_energy, set(g["left"]) | set(g["right"]), sigma_star),
         })  # fmt: skip
     columns = ["experiment", "pair_type", "n_pairs", "distance_mean", "distance_std", "n_distance",
                "barrier_mean", "barrier_std", "n_barrier", "flatness_left", "flatness_right", "flatness_mean",

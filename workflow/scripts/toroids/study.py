@@ -33,13 +33,19 @@ __all__ = [
     "Triplet",
     "blocks_of",
     "experiment_name",
+    "experiment_scale",
+    "flatness_stars",
+    "local_energy_settings",
     "has_batchnorm",
     "measure_blocks",
+    "midpoint_blocks",
     "model_groups",
     "models",
     "pair_blocks",
     "pairs",
     "per_type",
+    "sampler_recipe",
+    "section_pairs",
     "spread_per_type",
     "train_blocks",
     "triplets",
@@ -95,8 +101,9 @@ class ModelPlan:
     training: dict[str, Any] = field(hash=False)
     sampler_options: dict[str, Any] = field(hash=False)
     data_options: dict[str, Any] = field(hash=False, default_factory=dict)
-    #: the experiment's SGD settings, whatever this model's sampler (binary single bends are trained so)
-    sgd_options: dict[str, Any] = field(hash=False, default_factory=dict)
+    #: how the experiment trains its S solutions, whatever this model's sampler (binary single bends are
+    #: trained so, paper §4.2): ``{"sampler": "sgd", "options", "epochs", "batch_size"}``
+    solution_training: dict[str, Any] = field(hash=False, default_factory=dict)
 
     @property
     def rng_seed(self) -> int:
@@ -154,18 +161,36 @@ def experiment_name(exp: dict[str, Any]) -> str:
     return exp.get("name") or f"{exp['arch']}-{exp['dataset']}"
 
 
+def sampler_recipe(
+    config: dict[str, Any], exp: dict[str, Any], sampler: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(training, options)`` of ``sampler`` in experiment ``exp``: the global ``samplers.<sampler>`` under
+    the experiment's ``sampler_options.<sampler>``, and the global ``training`` under the experiment's,
+    whose ``epochs`` the sampler's own ``epochs`` option replaces when it is not null (that option then
+    leaves the options: it is the run's length, which the sampler class receives as ``epochs``)."""
+    training = {**config["training"], **exp.get("training", {})}
+    options = {**config["samplers"].get(sampler, {}), **exp.get("sampler_options", {}).get(sampler, {})}
+    epochs = options.pop("epochs", None)
+    if epochs is not None:
+        training["epochs"] = epochs
+    return training, options
+
+
 def models(config: dict[str, Any]) -> dict[str, ModelPlan]:
     """All models of the study, by id, in config order."""
     out: dict[str, ModelPlan] = {}
     for exp in config["experiments"]:
         name = experiment_name(exp)
-        training = {**config["training"], **exp.get("training", {})}
         data_options = {**config["datasets"].get(exp["dataset"], {}), **exp.get("data", {})}
+        sgd_training, sgd_options = sampler_recipe(config, exp, "sgd")
+        solution_training = {
+            "sampler": "sgd",
+            "options": sgd_options,
+            "epochs": sgd_training["epochs"],
+            "batch_size": sgd_training["batch_size"],
+        }
         for sampler in exp["samplers"]:
-            options = {
-                **config["samplers"].get(sampler, {}),
-                **exp.get("sampler_options", {}).get(sampler, {}),
-            }
+            training, options = sampler_recipe(config, exp, sampler)
             for seed in exp["seeds"]:
                 mid = f"{name}-{sampler}-s{seed}"
                 out[mid] = ModelPlan(
@@ -179,32 +204,51 @@ def models(config: dict[str, Any]) -> dict[str, ModelPlan]:
                     training=training,
                     sampler_options=options,
                     data_options=data_options,
-                    sgd_options={
-                        **config["samplers"]["sgd"],
-                        **exp.get("sampler_options", {}).get("sgd", {}),
-                    },
+                    solution_training=solution_training,
                 )
     return out
 
 
 def experiment_scale(config: dict[str, Any]) -> list[dict[str, Any]]:
     """Per experiment, the scale it ran at, read off its models' plans: combination ``{arch}-{dataset}``,
-    epochs, batch size, train samples (the ``n_train`` option or the teacher's ``P``, else ``"all"``), test
-    samples (``n_test``, else ``"all"``) and seeds per sampler."""
+    epochs (an integer, or ``"rsgd 300, sgd 400, adv 200"`` when its samplers train for different numbers
+    of epochs; adv's are those of its main phase), batch size, train samples (the ``n_train`` option or the
+    teacher's ``P``, else ``"all"``), test samples (``n_test``, else ``"all"``) and seeds per sampler."""
     plans = list(models(config).values())
     rows: dict[str, dict[str, Any]] = {}
     for p in plans:
-        if p.experiment not in rows:
-            rows[p.experiment] = {
-                "experiment": p.experiment,
-                "combination": f"{p.arch}-{p.dataset}",
-                "epochs": int(p.training["epochs"]),
-                "batch_size": int(p.training["batch_size"]),
-                "n_train": p.data_options.get("n_train") or p.data_options.get("P") or "all",
-                "n_test": p.data_options.get("n_test") or "all",
-                "seeds": len({q.seed for q in plans if q.experiment == p.experiment}),
-            }
+        if p.experiment in rows:
+            continue
+        own = [q for q in plans if q.experiment == p.experiment]
+        epochs = {q.sampler: int(q.training["epochs"]) for q in own}
+        rows[p.experiment] = {
+            "experiment": p.experiment,
+            "combination": f"{p.arch}-{p.dataset}",
+            "epochs": next(iter(epochs.values())) if len(set(epochs.values())) == 1
+            else ", ".join(f"{s} {e}" for s, e in epochs.items()),
+            "batch_size": int(p.training["batch_size"]),
+            "n_train": p.data_options.get("n_train") or p.data_options.get("P") or "all",
+            "n_test": p.data_options.get("n_test") or "all",
+            "seeds": len({q.seed for q in own}),
+        }  # fmt: skip
     return list(rows.values())
+
+
+def local_energy_settings(config: dict[str, Any], experiment: str) -> dict[str, Any]:
+    """The local-energy settings of ``experiment``: the global ``local_energy`` under the experiment's own
+    ``local_energy`` (its σ grid and σ*, its ε grid and ε*)."""
+    exp = next(e for e in config["experiments"] if experiment_name(e) == experiment)
+    return {**config["local_energy"], **exp.get("local_energy", {})}
+
+
+def flatness_stars(config: dict[str, Any]) -> dict[str, float]:
+    """Each model's star, the noise level at which its flatness is compared: its experiment's σ* for a
+    continuous network, ε* (the flip fraction) for a binary one; by model id."""
+    out = {}
+    for mid, plan in models(config).items():
+        le = local_energy_settings(config, plan.experiment)
+        out[mid] = float(le["flip_star"] if plan.arch in BINARY_ARCHS else le["sigma_star"])
+    return out
 
 
 def has_batchnorm(plan: ModelPlan) -> bool:
@@ -311,6 +355,19 @@ def blocks_of(some: list[Pair], size: int, tag: str) -> dict[str, list[Pair]]:
         for i in range(0, len(group), size):
             blocks[f"{exp}-{tag}{i // size:03d}"] = group[i : i + size]
     return blocks
+
+
+def midpoint_blocks(config: dict[str, Any], all_pairs: list[Pair] | None = None) -> dict[str, list[Pair]]:
+    """The single-bend jobs: the pairs of :func:`per_type` for ``midpoints``, cut into jobs of
+    ``midpoints.pairs_per_job`` (:func:`blocks_of`, tag ``mid``); ``all_pairs`` defaults to :func:`pairs`."""
+    chosen = per_type(config, pairs(config) if all_pairs is None else all_pairs, "midpoints")
+    return blocks_of(chosen, config["midpoints"]["pairs_per_job"], "mid")
+
+
+def section_pairs(config: dict[str, Any], all_pairs: list[Pair] | None = None) -> dict[str, Pair]:
+    """The 2-D sections, one job per pair: the pairs of :func:`per_type` for ``sections``, by pair id."""
+    chosen = per_type(config, pairs(config) if all_pairs is None else all_pairs, "sections")
+    return {p.pair_id: p for p in chosen}
 
 
 def spread_per_type(all_pairs: list[Pair], k: int | str) -> list[Pair]:

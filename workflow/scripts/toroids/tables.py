@@ -3,7 +3,7 @@ pair that is missing, or a solution above the train-error threshold, is flagged 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -45,14 +45,18 @@ def models_table(metas: Iterable[dict[str, Any]], expected: Sequence[str]) -> pd
     return frame
 
 
-def mark_star(local_energy: pd.DataFrame, sigma_star: float, flip_star: float) -> pd.DataFrame:
-    """The local-energy table with ``is_star``: the row of each model at which flatness is compared, σ* for
-    multiplicative noise and ε* for the sign flips of a binary network (``noise == "flips"``). Marked here,
-    not by the measuring jobs, so that changing σ* or ε* reruns the analysis only."""
+def mark_star(local_energy: pd.DataFrame, stars: Mapping[str, float]) -> pd.DataFrame:
+    """The local-energy table with ``is_star``: the row of each model at which its flatness is compared,
+    ``stars[model_id]`` (:func:`toroids.study.flatness_stars`: its experiment's σ*, or ε* for the sign
+    flips of a binary network). Marked here, not by the measuring jobs, so that changing a star reruns the
+    analysis only. A model without a star is an error: it would silently drop out of every comparison."""
     if local_energy.empty:
         return local_energy.assign(is_star=pd.Series(dtype=bool))
-    star = local_energy["noise"].map({"flips": flip_star}).fillna(sigma_star)
-    return local_energy.assign(is_star=np.isclose(local_energy["sigma"].astype(float), star.astype(float)))
+    missing = sorted(set(local_energy["model_id"]) - set(stars))
+    if missing:
+        raise ValueError(f"no σ* or ε* for {missing}")
+    star = local_energy["model_id"].map(stars).astype(float)
+    return local_energy.assign(is_star=np.isclose(local_energy["sigma"].astype(float), star))
 
 
 def concat_csv(paths: Sequence[str], columns: Sequence[str] | None = None) -> pd.DataFrame:

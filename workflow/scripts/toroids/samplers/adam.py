@@ -1,6 +1,8 @@
-"""Adam with cosine annealing of its learning rate (a "beyond the paper" sampler).
+"""Adam with cosine annealing of its learning rate (a "beyond the paper" sampler, letter D).
 
-torch.optim.Adam (no weight decay), lr η_e = cosine_lr(lr, e, E) stepped once per epoch, cross-entropy loss.
+torch.optim.Adam (no weight decay), lr η_e = cosine_lr(lr, e, E) stepped once per epoch (or the schedule
+of :func:`toroids.schedules.scheduled_lr`), cross-entropy loss. The paper's Adam-trained "SGD" of its
+deep binary nets is the ``sgd`` sampler with ``optimizer: adam``, which counts as S.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from toroids.samplers.base import make_optimizer
 from toroids.samplers.sgd import SGD
+from toroids.schedules import SCHEDULE_DEFAULTS
 
 __all__ = ["Adam"]
 
@@ -19,17 +23,7 @@ __all__ = ["Adam"]
 class Adam(SGD):
     """Adam (Kingma & Ba), lr 1e-3, betas (0.9, 0.999), eps 1e-8, cosine lr, minibatches as SGD."""
 
-    defaults: dict[str, Any] = {"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8}
+    defaults: dict[str, Any] = {"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8, **SCHEDULE_DEFAULTS}
 
     def _make_optimizer(self, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
-        o = self.options
-        b1, b2 = (float(b) for b in o["betas"])
-        return torch.optim.Adam(params, lr=o["lr"], betas=(b1, b2), eps=o["eps"])
-
-    def load_state(self, state: dict[str, torch.Tensor]) -> None:
-        super().load_state(state)
-        # Adam keeps its step counter on the CPU (unless capturable/fused); the base class moved it to the
-        # parameter's device.
-        for st in self.opt.state.values():
-            if isinstance(st.get("step"), torch.Tensor):
-                st["step"] = st["step"].cpu()
+        return make_optimizer(params, {**self.options, "optimizer": "adam"})

@@ -22,7 +22,9 @@ et al.'s code (samplers digest §4.2–4.3):
    records them. :meth:`summary` says whether the target was reached.
 2. Main phase: vanilla SGD on the clean train set from the pre-trained weights (nothing re-initialized), lr
    ``lr`` with cosine annealing over the E main epochs, momentum ``momentum`` (0 in the paper), a fresh
-   optimizer; minibatch orders of stream 0.
+   optimizer; minibatch orders of stream 0. The paper's binary ConvNet steps this phase with Adam, lr 0.01
+   halved at epochs 10, 20, 50 and then every 50 (``optimizer: adam``, ``schedule: step``,
+   ``lr_milestones: [10, 20, 50]``, ``lr_every: 50``; :func:`toroids.schedules.scheduled_lr`).
 
 Extra per-epoch stats: ``phase`` (0 pre-training, 1 main) and, in pre-training rows,
 ``random_label_accuracy`` (chance is 1/n_classes).
@@ -38,8 +40,9 @@ import torch
 from torch import nn
 
 from toroids.binary import is_binary
-from toroids.samplers.base import batch_indices, cosine_lr, count_wrong
+from toroids.samplers.base import OPTIMIZER_DEFAULTS, batch_indices, count_wrong
 from toroids.samplers.sgd import SGD
+from toroids.schedules import SCHEDULE_DEFAULTS
 from toroids.seeds import derive
 
 __all__ = ["ADV", "CONTINUOUS_ZERO_FRACTION"]
@@ -65,6 +68,8 @@ class ADV(SGD):
         "lr": 0.02,
         "momentum": 0.0,
         "nesterov": False,
+        **OPTIMIZER_DEFAULTS,
+        **SCHEDULE_DEFAULTS,
     }
 
     @classmethod
@@ -179,7 +184,7 @@ class ADV(SGD):
             self.progress = torch.tensor([epoch + 1, acc, float(reached)], dtype=torch.float64)
             return {**stats, "random_label_accuracy": acc, "phase": 0.0}
         self.opt = self.main_opt
-        self._set_lr(self.opt, cosine_lr(o["lr"], epoch - p, self.epochs))
+        self._set_lr(self.opt, self.lr_at(epoch - p))
         order = batch_indices(len(self.y_train), self.batch_size, self.seed, epoch - p, device=self.device)
         stats = self._run_epoch(epoch, order)
         return {**stats, "phase": 1.0}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -21,6 +21,7 @@ from torch import nn
 from toroids.binary import clip_latent_, is_binary
 from toroids.data import Dataset
 from toroids.models import Network
+from toroids.schedules import schedule_problem, scheduled_lr
 from toroids.seeds import derive
 
 __all__ = [
@@ -29,10 +30,11 @@ __all__ = [
     "batch_indices",
     "batch_loss",
     "checked",
-    "cosine_lr",
     "count_wrong",
     "flatten_parameters",
     "frozen_bn_stats",
+    "make_optimizer",
+    "OPTIMIZER_DEFAULTS",
 ]
 
 ModelFactory = Callable[[int], Network]
@@ -46,9 +48,24 @@ class TrainingDiverged(RuntimeError):
         self.epoch, self.step, self.loss = epoch, step, loss
 
 
-def cosine_lr(lr0: float, epoch: int, epochs: int) -> float:
-    """Cosine annealing stepped once per epoch: ``lr0 · (1 + cos(π e / E)) / 2`` (0-based epoch e)."""
-    return lr0 * 0.5 * (1.0 + math.cos(math.pi * epoch / epochs))
+#: the optimizer's options of the samplers that step with SGD or Adam (:func:`make_optimizer`); adam's
+#: momentum and nesterov are not read
+OPTIMIZER_DEFAULTS: dict[str, Any] = {"optimizer": "sgd", "betas": [0.9, 0.999], "eps": 1e-8}
+
+
+def make_optimizer(params: Iterable[Any], options: Mapping[str, Any]) -> torch.optim.Optimizer:
+    """The optimizer ``options["optimizer"]`` names over ``params``, at lr ``options["lr"]``, no weight decay:
+    ``sgd`` (torch.optim.SGD, ``momentum``, Nesterov when ``nesterov`` and momentum > 0) or ``adam``
+    (torch.optim.Adam, ``betas``, ``eps``)."""
+    o = {**OPTIMIZER_DEFAULTS, **options}
+    if o["optimizer"] == "adam":
+        b1, b2 = (float(b) for b in o["betas"])
+        return torch.optim.Adam(params, lr=o["lr"], betas=(b1, b2), eps=o["eps"])
+    if o["optimizer"] != "sgd":
+        raise ValueError(f"optimizer must be 'sgd' or 'adam', got {o['optimizer']!r}")
+    return torch.optim.SGD(
+        params, lr=o["lr"], momentum=o["momentum"], nesterov=o["nesterov"] and o["momentum"] > 0
+    )
 
 
 def batch_indices(
@@ -164,6 +181,8 @@ class Sampler(ABC):
         if unknown:
             raise ValueError(f"{type(self).__name__}: unknown options {sorted(unknown)}")
         self.options = {**self.defaults, **options}
+        if "schedule" in self.defaults and (problem := schedule_problem(self.options)):
+            raise ValueError(f"{type(self).__name__}: {problem}")
         self.data, self.epochs, self.batch_size, self.seed, self.device = (
             data,
             epochs,
@@ -218,7 +237,9 @@ class Sampler(ABC):
                 if key.startswith(prefix):
                     i, j, buf_name = key[len(prefix) :].split(".", 2)
                     p = opt.param_groups[int(i)]["params"][int(j)]
-                    opt.state[p][buf_name] = buf.to(p.device).clone()
+                    # Adam keeps its step counter on the CPU (unless capturable or fused)
+                    cpu_step = isinstance(opt, torch.optim.Adam) and buf_name == "step"
+                    opt.state[p][buf_name] = buf.to("cpu" if cpu_step else p.device).clone()
 
     @classmethod
     def total_epochs(cls, epochs: int, options: Mapping[str, Any]) -> int:
@@ -248,6 +269,11 @@ class Sampler(ABC):
                 flag = self._binary[id(m)] = is_binary(m)
             if flag:
                 clip_latent_(m)
+
+    def lr_at(self, epoch: int) -> float:
+        """The lr of (0-based) ``epoch`` of the run's ``epochs``: :func:`scheduled_lr` of the options (cosine
+        for samplers without schedule options)."""
+        return scheduled_lr(self.options["lr"], epoch, self.epochs, self.options)
 
     def _set_lr(self, opt: torch.optim.Optimizer, lr: float) -> None:
         for group in opt.param_groups:

@@ -51,11 +51,11 @@ from toroids.samplers.base import (
     batch_indices,
     batch_loss,
     checked,
-    cosine_lr,
     count_wrong,
     flatten_parameters,
     frozen_bn_stats,
 )
+from toroids.schedules import cosine_lr
 from toroids.seeds import derive
 
 __all__ = ["EntropySGD"]

@@ -8,7 +8,8 @@ coupled to their centre of mass w̄ = (1/y) Σ_a w_a. Objective of one step:
 
 with w̄ held constant (detached; its own gradient would vanish since Σ_a (w_a − w̄) = 0), so replica a's
 gradient is g_a = ∇L(w_a; B_a) + 2 γ_t (w_a − w̄). Each replica takes a Nesterov-momentum step with its own
-buffer (PyTorch's form, lr η_e = cosine_lr(lr, e, E), no ×y rescaling: lr is the per-replica step), or, with
+buffer (PyTorch's form, lr η_e = cosine_lr(lr, e, E) or the ``schedule``'s, no ×y rescaling: lr is the
+per-replica step), or, with
 ``optimizer: adam`` (the paper's deep binary nets, whose "SGD" and RSGD both step with Adam), an Adam step
 on that same g_a with its own moments: the coupling enters the gradient Adam normalizes, as a replica's
 data term does (``coupling_cap`` must then be null: Adam's step is not 2ηγ). All
@@ -74,11 +75,12 @@ from toroids.samplers.base import (
     batch_indices,
     batch_loss,
     checked,
-    cosine_lr,
     count_wrong,
     flatten_parameters,
     frozen_bn_stats,
+    make_optimizer,
 )
+from toroids.schedules import SCHEDULE_DEFAULTS
 
 __all__ = ["RSGD"]
 
@@ -101,6 +103,7 @@ class RSGD(Sampler):
         "optimizer": "sgd",
         "betas": [0.9, 0.999],
         "eps": 1e-8,
+        **SCHEDULE_DEFAULTS,
     }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -115,15 +118,8 @@ class RSGD(Sampler):
         self.rows = list(self.flat.unbind(0))
         for row, grad in zip(self.rows, self.grad.unbind(0)):
             row.grad = grad
-        if o["optimizer"] == "adam":  # per element: each row (replica) keeps its own moments
-            b1, b2 = (float(b) for b in o["betas"])
-            self.opt: torch.optim.Optimizer = torch.optim.Adam(
-                self.rows, lr=o["lr"], betas=(b1, b2), eps=o["eps"]
-            )
-        else:
-            self.opt = torch.optim.SGD(
-                self.rows, lr=o["lr"], momentum=o["momentum"], nesterov=o["nesterov"] and o["momentum"] > 0
-            )
+        # with adam, per element: each row (replica) keeps its own moments
+        self.opt = make_optimizer(self.rows, o)
         # the returned network: parameters in one flat row too, so that the centre is one op
         self.out = self.factory(0).to(self.device)
         self.out_flat = flatten_parameters([self.out])[0][0]
@@ -243,14 +239,14 @@ class RSGD(Sampler):
 
     def _coupling_step(self, epoch: int) -> tuple[float, bool]:
         """The largest 2ηγ of ``epoch`` (at its last step: γ never decreases) and whether it was capped."""
-        lr = cosine_lr(self.options["lr"], epoch, self.epochs)
+        lr = self.lr_at(epoch)
         g, capped = self._gamma_eff(epoch, self.steps_per_epoch - 1, lr)
         return 2 * lr * g, capped
 
     # ------------------------------------------------------------------------------------------ training
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
-        lr = cosine_lr(self.options["lr"], epoch, self.epochs)
+        lr = self.lr_at(epoch)
         self._set_lr(self.opt, lr)
         for r in self.replicas:
             r.train()
@@ -389,10 +385,6 @@ class RSGD(Sampler):
     def load_state(self, state: dict[str, torch.Tensor]) -> None:
         super().load_state(state)
         self.gamma0, self.gamma1 = (float(v) for v in state["rsgd/gamma"])
-        if self.options["optimizer"] == "adam":  # Adam's step counter lives on the CPU (as in samplers.adam)
-            for st in self.opt.state.values():
-                if isinstance(st.get("step"), torch.Tensor):
-                    st["step"] = st["step"].cpu()
 
     def resolved_options(self) -> dict[str, Any]:
         return {**self.options, "gamma0": self.gamma0, "gamma1": self.gamma1}

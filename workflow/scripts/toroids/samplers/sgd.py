@@ -1,7 +1,13 @@
 """SGD with (Nesterov) momentum and cosine annealing, the paper's "SGD" sampler (App. A.1).
 
-Update (PyTorch's Nesterov form), with η_e = cosine_lr(lr, e, E):
+Update (PyTorch's Nesterov form), with η_e = cosine_lr(lr, e, E) (``schedule: cosine``, the default):
     v ← μ v + g,   w ← w − η_e (g + μ v)
+
+The paper's "SGD" of its deep binary networks (the 3×1001 MLP on Fashion-MNIST, the ConvNet on CIFAR-10)
+steps with Adam: ``optimizer: adam`` (betas, eps; momentum and nesterov are then not read), and the
+ConvNet's lr is halved every 50 epochs (``schedule: step``; :func:`toroids.schedules.scheduled_lr`).
+Those networks are still the paper's S solutions, one network trained on the plain loss, and count as S in
+the pair types and the claims; the ``adam`` sampler is the same optimizer as a sampler beyond the paper.
 
 :class:`SGD` is also the skeleton of the single-network samplers (``sam``, ``adam``, ``adv``): they change
 the optimizer (:meth:`SGD._make_optimizer`) or the step (:meth:`SGD._step`) and keep the epoch loop.
@@ -16,7 +22,16 @@ import torch
 from torch import nn
 
 from toroids.models import Network
-from toroids.samplers.base import Sampler, batch_indices, batch_loss, checked, cosine_lr, count_wrong
+from toroids.samplers.base import (
+    OPTIMIZER_DEFAULTS,
+    Sampler,
+    batch_indices,
+    batch_loss,
+    checked,
+    count_wrong,
+    make_optimizer,
+)
+from toroids.schedules import SCHEDULE_DEFAULTS
 
 __all__ = ["SGD"]
 
@@ -24,7 +39,13 @@ __all__ = ["SGD"]
 class SGD(Sampler):
     """Minibatch SGD, momentum μ, Nesterov by default, cross-entropy loss, no weight decay."""
 
-    defaults: dict[str, Any] = {"lr": 0.02, "momentum": 0.9, "nesterov": True}
+    defaults: dict[str, Any] = {
+        "lr": 0.02,
+        "momentum": 0.9,
+        "nesterov": True,
+        **OPTIMIZER_DEFAULTS,
+        **SCHEDULE_DEFAULTS,
+    }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -32,13 +53,10 @@ class SGD(Sampler):
         self.opt = self._make_optimizer(self.model.parameters())
 
     def _make_optimizer(self, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
-        o = self.options
-        return torch.optim.SGD(
-            params, lr=o["lr"], momentum=o["momentum"], nesterov=o["nesterov"] and o["momentum"] > 0
-        )
+        return make_optimizer(params, self.options)
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
-        self._set_lr(self.opt, cosine_lr(self.options["lr"], epoch, self.epochs))
+        self._set_lr(self.opt, self.lr_at(epoch))
         n = len(self.y_train)
         return self._run_epoch(epoch, batch_indices(n, self.batch_size, self.seed, epoch, device=self.device))
 
