@@ -1,6 +1,7 @@
 # make run   — the default study (config/config.yaml) and its HTML report
 # make test  — the test suite and the linters
 # make bench — the benchmarks, the default study included (benchmarks/run.py; results in docs/benchmarks.md)
+# make cost  — what a study costs per rule before it runs (CONFIG ?= config/paper.yaml, DEVICE ?= a100)
 SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,8 +10,10 @@ export PATH := $(abspath $(BIN)):$(PATH)
 HASH := $(shell cat requirements.txt pyproject.toml | sha1sum | cut -c1-12)
 STAMP := $(VENV)/.installed-$(HASH)
 CORES ?= all
+CONFIG ?= config/paper.yaml
+DEVICE ?= a100
 
-.PHONY: setup run report test lint bench clean
+.PHONY: setup run report test lint bench cost clean
 
 setup: $(STAMP)
 
@@ -38,6 +41,9 @@ lint: setup
 
 bench: setup
 	$(BIN)/python benchmarks/run.py --with-study
+
+cost: setup
+	$(BIN)/python -m toroids.cost --configfile $(CONFIG) --device $(DEVICE)
 
 clean:
 	rm -rf results/default .snakemake
