@@ -44,9 +44,11 @@ def test_paper_config_draws_every_figure_with_the_papers_combinations():
     assert select(FIGURES["fig07_deep_binary"], cfg).slots == {
         "rows": ["binary_mlp-fashion_mnist", "binary_convnet-cifar10"]
     }
+    # Fig. 19's five widths over the paper's range; Figs. 20-22 the rows H = 101, 201, 401
     sweep = select(FIGURES["fig19_binary_mlp"], cfg).slots["sweep"]
-    assert sweep == [f"binary_mlp-mnist_parity-H{h}" for h in (101, 201, 401)]
-    assert select(FIGURES["fig20_binary_mlp_sections_adv"], cfg).slots["triplets"] == sweep
+    assert sweep == [f"binary_mlp-mnist_parity-H{h}" for h in (101, 151, 201, 301, 401)]
+    rows = [f"binary_mlp-mnist_parity-H{h}" for h in (101, 201, 401)]
+    assert select(FIGURES["fig20_binary_mlp_sections_adv"], cfg).slots["triplets"] == rows
 
 
 def test_default_study_draws_what_it_has_and_names_what_it_lacks(default_config):
