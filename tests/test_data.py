@@ -15,6 +15,7 @@ from sklearn.datasets import load_digits
 from tests.conftest import DEBIAN_FMNIST, needs_real_fmnist
 from toroids import datafiles
 from toroids.data import DATASETS, DataError, Dataset, load_dataset, teacher_draws
+from toroids.seeds import derive
 
 SMALL_TEACHER = {"D": 31, "P": 200, "N": 50, "n_test": 120, "seed": 3}
 
@@ -128,12 +129,15 @@ def test_teacher_is_deterministic_per_seed():
 def test_teacher_labels_are_the_teacher_perceptron_on_the_hidden_patterns():
     o = SMALL_TEACHER
     t = load_dataset("teacher", o)
-    # Redraw independently, in the documented order, from a generator seeded by `seed`.
-    gen = torch.Generator().manual_seed(o["seed"])
-    w = torch.randn(o["D"], generator=gen, dtype=torch.float64)
-    f = torch.randn(o["N"], o["D"], generator=gen, dtype=torch.float64)
-    xi_train = torch.randn(o["P"], o["D"], generator=gen, dtype=torch.float64)
-    xi_test = torch.randn(o["n_test"], o["D"], generator=gen, dtype=torch.float64)
+    # Redraw independently, each kind from its own generator, as documented.
+    def redraw(what, *shape):
+        gen = torch.Generator().manual_seed(derive(o["seed"], what))
+        return torch.randn(*shape, generator=gen, dtype=torch.float64)
+
+    rows = torch.Generator().manual_seed(derive(o["seed"], "features"))
+    f = torch.stack([torch.randn(o["D"], generator=rows, dtype=torch.float64) for _ in range(o["N"])])
+    w = redraw("teacher", o["D"])
+    xi_train, xi_test = redraw("train", o["P"], o["D"]), redraw("test", o["n_test"], o["D"])
     draws = teacher_draws(o["D"], o["P"], o["N"], o["n_test"], o["seed"])
     assert torch.equal(draws.teacher, w) and torch.equal(draws.features, f)
     assert torch.equal(draws.xi_train, xi_train) and torch.equal(draws.xi_test, xi_test)
@@ -143,10 +147,19 @@ def test_teacher_labels_are_the_teacher_perceptron_on_the_hidden_patterns():
         assert torch.equal(x, torch.sign(xi @ f.T).float())
 
 
-def test_teacher_task_depends_only_on_seed_d_n():
+def test_teacher_task_depends_only_on_seed_d_p_and_the_sweep_changes_only_the_features():
+    """Over N (the paper's over-parameterization sweeps) the patterns and labels stay the same: the labels of
+    a sweep's sizes agreed on 51 % of the patterns when ξ was drawn after F."""
     a = teacher_draws(20, 10, 30, 5, seed=7)
     b = teacher_draws(20, 99, 30, 17, seed=7)
     assert torch.equal(a.teacher, b.teacher) and torch.equal(a.features, b.features)
+    wide = teacher_draws(20, 10, 90, 5, seed=7)
+    assert torch.equal(wide.teacher, a.teacher) and torch.equal(wide.xi_train, a.xi_train)
+    assert torch.equal(wide.xi_test, a.xi_test) and torch.equal(wide.features[:30], a.features)
+    opts = {"D": 20, "P": 40, "n_test": 30, "seed": 3}
+    small, large = (load_dataset("teacher", {**opts, "N": n}) for n in (25, 75))
+    assert torch.equal(small.y_train, large.y_train) and torch.equal(small.y_test, large.y_test)
+    assert not torch.equal(teacher_draws(20, 10, 30, 5, seed=8).xi_train, a.xi_train)
 
 
 # ------------------------------------------------------------------------------------ options and names

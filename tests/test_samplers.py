@@ -147,6 +147,13 @@ def test_sgd_with_adam_is_the_adam_sampler(blobs):
         assert_same(params(sgd.model), params(adam.model))
 
 
+def test_the_record_names_only_the_chosen_optimizers_settings(blobs):
+    adam = make("sgd", mlp_factory(), blobs, {"optimizer": "adam"}).resolved_options()
+    assert {"betas", "eps"} <= set(adam) and not {"momentum", "nesterov"} & set(adam)
+    sgd = make("rsgd", mlp_factory(), blobs, {"replicas": 2}).resolved_options()
+    assert {"momentum", "nesterov", "gamma0"} <= set(sgd) and not {"betas", "eps"} & set(sgd)
+
+
 def test_schedule_options_are_checked_where_the_sampler_is_built(blobs):
     with pytest.raises(ValueError, match="schedule: step needs lr_milestones or lr_every"):
         make("sgd", mlp_factory(), blobs, {"schedule": "step"})

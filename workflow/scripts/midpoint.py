@@ -62,6 +62,7 @@ for i, pair in enumerate(snakemake.params.pairs, 1):
         left_n=None if binary_pair else load_model(normalized[left], device),
         right_n=None if binary_pair else load_model(normalized[right], device),
         n_orders=geo.get("n_orders", 0),
+        repeats=cfg.get("binary_midpoints", 1),
     )
     ids = {"pair": f"{left}__{right}", **pair}
     path_rows += [{**ids, **r} for r in rows]

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from toroids import datafiles
+from toroids.seeds import derive
 
 __all__ = [
     "DATASETS",
@@ -273,17 +274,25 @@ class TeacherDraws(NamedTuple):
 
 
 def teacher_draws(D: int, P: int, N: int, n_test: int, seed: int) -> TeacherDraws:
-    """All draws of ``teacher``: i.i.d. standard Gaussians from one ``torch.Generator`` seeded by ``seed``.
+    """All draws of ``teacher``: i.i.d. standard Gaussians, each kind from its own ``torch.Generator``
+    seeded by :func:`toroids.seeds.derive` of ``seed``: ``w_T`` (D) from ``(seed, "teacher")``, ``F`` (N×D,
+    drawn row by row) from ``(seed, "features")``, ``ξ_train`` (P×D) from ``(seed, "train")``, ``ξ_test``
+    (n_test×D) from ``(seed, "test")``.
 
-    Drawn in this order: ``w_T`` (D), ``F`` (N×D), ``ξ_train`` (P×D), ``ξ_test`` (n_test×D). The teacher and
-    ``F`` are drawn first, so they depend only on (seed, D, N): changing P or n_test keeps the same task.
+    So the task — the teacher, the patterns and their labels — depends only on (seed, D, P, n_test), never
+    on N: an over-parameterization sweep over N (the paper's Figs. 6 and 18) changes the student's features
+    and nothing else, and the features of a smaller N are the first rows of a larger one's.
     """
-    gen = torch.Generator().manual_seed(int(seed))
 
-    def draw(*shape: int) -> torch.Tensor:
-        return torch.randn(*shape, generator=gen, dtype=torch.float64)
+    def gen(what: str) -> torch.Generator:
+        return torch.Generator().manual_seed(derive(int(seed), what))
 
-    return TeacherDraws(draw(D), draw(N, D), draw(P, D), draw(n_test, D))
+    def draw(what: str, *shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=gen(what), dtype=torch.float64)
+
+    rows = gen("features")  # one row at a time: a larger N extends a smaller one's features
+    features = torch.stack([torch.randn(D, generator=rows, dtype=torch.float64) for _ in range(N)])
+    return TeacherDraws(draw("teacher", D), features, draw("train", P, D), draw("test", n_test, D))
 
 
 def _teacher_split(draws: TeacherDraws, xi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -122,19 +122,25 @@ def single_bends(
     left_n: nn.Module | None = None,
     right_n: nn.Module | None = None,
     n_orders: int = 5,
+    repeats: int = 1,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The single-bend paths of one pair and the distances of its midpoints to the endpoints: rows of
     ``midpoints/{block}.paths.csv`` and ``.distances.csv`` (without the pair's own columns).
 
     Continuous networks (``left_n``, ``right_n``: their normalized checkpoints): one midpoint per path
     family of ``variants`` (module doc). Binary networks: random shortest paths through a midpoint at equal
-    Hamming distance from both ends, raw and aligned (digest §4.2), ``n_orders`` flip orders each. Every
-    midpoint is trained with ``sampler`` (``sgd``, or ``adam`` for the deep binary nets whose solutions it
-    trained; ``train_options`` are its options) for ``epochs``; its minibatch order comes from
-    ``derive("midpoint", pair, variant, seed)``: a midpoint is a network of its own."""
+    Hamming distance from both ends, raw and aligned (digest §4.2): ``repeats`` independent midpoints (the
+    paper: 3), each with ``n_orders`` flip orders; the rows' ``order`` numbers the (midpoint, order) paths
+    r·n_orders + o, so that the barrier table averages over all of them as the paper does, and ``midpoint``
+    says which midpoint. Every midpoint is trained with ``sampler`` and ``train_options`` (the experiment's
+    S recipe for a binary pair) for ``epochs``; its initialization draw and minibatch order come from
+    ``derive("midpoint", pair, variant, seed)`` (a binary pair's r-th: ``derive(..., seed, r)``): a midpoint
+    is a network of its own."""
     xs = [i / (n_points - 1) for i in range(n_points)]
 
-    def trained(init: Mapping[str, torch.Tensor], variant: str) -> tuple[Any, dict[str, torch.Tensor]]:
+    def trained(
+        init: Mapping[str, torch.Tensor], variant: str, own_seed: int
+    ) -> tuple[Any, dict[str, torch.Tensor]]:
         log(f"{variant}: training the midpoint for {epochs} epochs")
         res = train(
             arch=left.spec["arch"],
@@ -144,7 +150,7 @@ def single_bends(
             sampler_options=dict(train_options),
             epochs=epochs,
             batch_size=batch_size,
-            seed=derive("midpoint", pair, variant, seed),
+            seed=own_seed,
             device=device,
             log=lambda msg: log(f"  {msg}"),
             chunk_size=chunk_size,
@@ -174,17 +180,19 @@ def single_bends(
         keys = binary.binary_keys(left)
         ends = {"random": (a, b), "random_aligned": (a, binary.align_binary(left, right).state_dict())}
         for variant, (end_a, end_b) in ends.items():
-            m0 = binary.equal_distance_midpoint(end_a, end_b, keys, derive("midpoint", pair, variant, seed))
-            res, m = trained(m0, variant)
-            for order in range(n_orders):
-                points, positions, segments = binary.random_bend_path(
-                    end_a, m, end_b, keys, n_points, seed * 1000 + 2 * order
-                )
-                path_rows += rows(variant, points, positions, segments, res, order=order)
-            for between, end in {"left_midpoint": end_a, "right_midpoint": end_b}.items():
-                distance = binary.hamming_distance(end, m, keys)
-                distance_rows.append({"between": between, "variant": variant, "representation": "hamming",
-                                      "distance": distance})  # fmt: skip
+            for r in range(repeats):
+                own = derive("midpoint", pair, variant, seed, r)
+                res, m = trained(binary.equal_distance_midpoint(end_a, end_b, keys, own), variant, own)
+                for o in range(n_orders):
+                    order = r * n_orders + o
+                    points, positions, segments = binary.random_bend_path(
+                        end_a, m, end_b, keys, n_points, seed * 1000 + 2 * order
+                    )
+                    path_rows += rows(variant, points, positions, segments, res, order=order, midpoint=r)
+                for between, end in {"left_midpoint": end_a, "right_midpoint": end_b}.items():
+                    distance = binary.hamming_distance(end, m, keys)
+                    distance_rows.append({"between": between, "variant": variant, "representation": "hamming",
+                                          "distance": distance, "midpoint": r})  # fmt: skip
         return path_rows, distance_rows
     if left_n is None or right_n is None:
         raise ValueError("single_bends: a continuous pair needs its normalized checkpoints")
@@ -193,7 +201,7 @@ def single_bends(
     ends = aligned_ends(a, b, an, bn, s)
     inits = initial_midpoints(ends, s)
     for variant in variants:
-        res, m = trained(inits[variant], variant)
+        res, m = trained(inits[variant], variant, derive("midpoint", pair, variant, seed))
         end_a, end_b = ends[variant]
         points, positions, segments = bend_path(variant, end_a, m, end_b, xs, s)
         bend = rows(variant, points, positions, segments, res)

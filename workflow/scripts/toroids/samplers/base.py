@@ -248,8 +248,14 @@ class Sampler(ABC):
         return epochs
 
     def resolved_options(self) -> dict[str, Any]:
-        """The options as used, automatic values resolved (for ``meta.json``)."""
-        return dict(self.options)
+        """The options as used, automatic values resolved (for ``meta.json``): without the settings of the
+        optimizer not chosen (Adam reads no momentum or Nesterov flag, SGD no betas or eps), so that a record
+        does not show a momentum that no step used."""
+        out = dict(self.options)
+        if "optimizer" in out:
+            for key in ("momentum", "nesterov") if out["optimizer"] == "adam" else ("betas", "eps"):
+                out.pop(key, None)
+        return out
 
     def describe(self, stats: Mapping[str, float]) -> str:
         """What an epoch's log line adds to the loss and errors, from :meth:`train_epoch`'s ``stats``."""

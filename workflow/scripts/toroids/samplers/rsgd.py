@@ -387,4 +387,4 @@ class RSGD(Sampler):
         self.gamma0, self.gamma1 = (float(v) for v in state["rsgd/gamma"])
 
     def resolved_options(self) -> dict[str, Any]:
-        return {**self.options, "gamma0": self.gamma0, "gamma1": self.gamma1}
+        return {**super().resolved_options(), "gamma0": self.gamma0, "gamma1": self.gamma1}
