@@ -3,21 +3,14 @@
 #   snakemake --cores all                          the default study (config/config.yaml)
 #   snakemake --cores all --configfile config/X    another study
 #   snakemake --report results/report.html         the HTML report
+#
+# It also runs as a module of another workflow (README, "As a module"): every path below is relative to
+# this file, the study is read in rules/common.smk.
 
-
-from pathlib import Path
 
 from snakemake.utils import min_version
 
 min_version("9.0")
-
-
-# The default study when no --configfile is given (--config KEY=VALUE then overrides its keys). A study
-# file is complete on its own over the schema's defaults: it is never merged over the default study, so
-# it means the same from any folder.
-if not workflow.overwrite_configfiles:
-
-    configfile: Path(workflow.basedir) / "config" / "config.yaml"
 
 
 report: "report/workflow.rst"
@@ -30,12 +23,9 @@ include: "rules/analysis.smk"
 include: "rules/figures.smk"
 
 
-# Small CPU jobs that read the tables: run them where Snakemake runs, not as cluster jobs (the figure
-# rules say so themselves: they are generated in rules/figures.smk).
-localrules:
-    all,
-    tables,
-    analysis,
+# Small CPU jobs that read the tables run where Snakemake runs, not as cluster jobs: every such rule says so
+# itself (`localrule: True`), so that the setting holds under a host's prefix too (`use rule * from toroids
+# as toroids_*`), where a `localrules` list would name them unprefixed (snakemake/snakemake#2061).
 
 
 rule all:
@@ -44,3 +34,4 @@ rule all:
         FIGURES,
         TABLES,
         PAGES,
+    localrule: True

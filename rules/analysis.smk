@@ -20,6 +20,7 @@ rule tables:
         triplet_sections=f"{RESULTS}/tables/triplet_sections.csv",
     log:
         f"{RESULTS}/logs/tables.log",
+    localrule: True
     conda:
         "../envs/plot.yaml"
     params:
@@ -49,6 +50,7 @@ rule analysis:
         ),
     log:
         f"{RESULTS}/logs/analysis.log",
+    localrule: True
     conda:
         "../envs/plot.yaml"
     params:

@@ -5,35 +5,103 @@ import re
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
+from snakemake.exceptions import WorkflowError
+from snakemake.sourcecache import LocalSourceFile
 
-from snakemake.exceptions import WorkflowError  # noqa: E402
+# This workflow's own files come from its own folder: `workflow.current_basedir` (this file's, rules/),
+# never `workflow.basedir`, which is the main Snakefile's: a host workflow's when this one is its module.
+# Read from a git host (`module toroids: snakefile: github(...)`), the workflow has no folder on this
+# machine: its files are Snakemake's cached copies, its package the one installed (README, "As a module").
+LOCAL = isinstance(workflow.current_basedir, LocalSourceFile)
+ROOT = Path(workflow.current_basedir).parent if LOCAL else None
 
-from toroids import study  # noqa: E402
+
+def workflow_file(path):
+    """The workflow's file ``path`` (from its root) on this machine: where it lies, or Snakemake's cached
+    copy of it when the workflow is read from a git host."""
+    return str(ROOT / path) if LOCAL else workflow.source_path(f"../{path}")
+
+
+# The package `toroids` is this workflow's own, ahead of any other on the path (another copy's install,
+# editable or not), here and in the jobs, which inherit PYTHONPATH: Snakemake's preamble of a script only
+# appends the script's folder to sys.path, after the site packages. (Jobs in conda environments, whose
+# PYTHONPATH Snakemake clears, have no other `toroids`: the preamble's folder is the one they import.)
+if LOCAL:
+    SCRIPTS = ROOT / "workflow" / "scripts"
+    sys.path.insert(0, str(SCRIPTS))
+    _path = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    os.environ.update(
+        PYTHONPATH=os.pathsep.join(
+            [str(SCRIPTS), *(p for p in _path if p and p != str(SCRIPTS))]
+        )
+    )
+try:
+    from toroids import study
+except ImportError as err:
+    raise WorkflowError(
+        f"{err}: a workflow read from a git host imports the package `toroids` installed in the Python "
+        "environment (pip install git+https://github.com/OWNER/toroids@TAG, the module's tag)"
+    ) from None
+_package = Path(study.__file__).parent
+if LOCAL:
+    if _package.resolve() != (SCRIPTS / "toroids").resolve():
+        raise WorkflowError(
+            f"`toroids` is imported from {_package}, not from this workflow's {SCRIPTS / 'toroids'}: "
+            "this process imported another copy of the package first"
+        )
+else:
+    # read from a git host: the installed package must be the module's own, file for file (the same tag),
+    # or the jobs would compute with another version of it
+    for _file in sorted(_package.rglob("*.py")):
+        _name = _file.relative_to(_package.parent).as_posix()
+        try:  # (Snakemake's copy of a file from git lacks its last newline)
+            _theirs = Path(workflow_file(f"workflow/scripts/{_name}")).read_bytes()
+        except WorkflowError:  # a file the module's version does not have
+            _theirs = None
+        if _theirs is None or _theirs.rstrip() != _file.read_bytes().rstrip():
+            raise WorkflowError(
+                f"the installed package `toroids` ({_package}) is not this workflow's: its {_name} is "
+                "not the module's. Install the module's version: pip install "
+                "git+https://github.com/OWNER/toroids@TAG, with the module's tag"
+            )
 from toroids.figures import (
     FIGURES as FIGURE_MANIFEST,
     figure_index,
     select_all as select_figures,
 )  # noqa: E402
 from toroids.config import (
+    RULE_KINDS,
     ConfigError,
     config_warnings,
     load_schema,
     read_config_file,
+    rule_resources,
     validate_config,
     without_operational,
 )  # noqa: E402
 
+# The study. Standalone: the --configfile files, or else the default study (then --config KEY=VALUE
+# overrides its keys); a study file is complete on its own over the schema's defaults: it is never merged
+# over the default study, so it means the same from any folder. As a module of a host workflow: the config
+# the host gives it (`module toroids: config: ...`, over which Snakemake skips `configfile`), or else the
+# default study.
+DEFAULT_STUDY = workflow_file("config/config.yaml")
+if workflow.modifier.is_main_snakefile():
+    STUDY_FILES = list(workflow.overwrite_configfiles) or [DEFAULT_STUDY]
+else:
+    STUDY_FILES = [] if config else [DEFAULT_STUDY]
+if STUDY_FILES == [DEFAULT_STUDY]:
+
+    configfile: DEFAULT_STUDY
+
+
 try:
     # Snakemake's reading of a study file keeps the last of a key given twice: refuse it, naming the line
-    for _file in workflow.overwrite_configfiles or [
-        Path(workflow.basedir) / "config" / "config.yaml"
-    ]:
+    for _file in STUDY_FILES:
         read_config_file(_file)
     config.update(
         validate_config(
-            config,
-            load_schema(Path(workflow.basedir) / "config/schema/config.schema.yaml"),
+            config, load_schema(workflow_file("config/schema/config.schema.yaml"))
         )
     )
 except ConfigError as err:
@@ -42,29 +110,28 @@ for _warning in config_warnings(config):
     print(f"toroids: warning: {_warning}", file=sys.stderr)
 # The study's config files, for the commands the jobs' messages suggest (an environment variable, which the
 # jobs inherit, not a param: it changes no result). Set, never read here: envvars (which asserts that the
-# user set a variable) does not apply.
+# user set a variable) does not apply. In a module, the host's files: its command is the one to run again.
 os.environ.update(
     TOROIDS_CONFIGFILES=" ".join(str(f) for f in workflow.overwrite_configfiles or ())
 )
 
 RESULTS = f"results/{config['study']}"
 # the paper's numbers, for the scorecard (toroids.scorecard): a file of the workflow, not of the study
-PAPER_NUMBERS = str(
-    Path(workflow.basedir) / "workflow" / "resources" / "paper_numbers.csv"
-)
+PAPER_NUMBERS = workflow_file("workflow/resources/paper_numbers.csv")
 
 
-def grown(name):
-    """The network jobs' resource `name` (mem_mb, runtime) from the config, times the attempt: a job that a
-    cluster killed for memory or time is retried (the profile's `retries`) with two, then three times it.
+def grown(kind, name):
+    """Resource `name` (mem_mb, runtime) of a network job of `kind` (toroids.config.rule_resources): the
+    config's `resources.rules.<kind>` over `resources`, times the attempt, so that a job a cluster killed
+    for memory or time is retried (the profile's `retries`) with two, then three times it; the runtime at
+    most `resources.max_runtime`.
     """
-    base = config["resources"][name]
-    return lambda wildcards, attempt: base * attempt
+    return lambda wildcards, attempt: rule_resources(config, kind, attempt)[name]
 
 
 # GPUs per network job: the rules declare them so that the same rule runs locally (--resources gpu=N) and
 # on a SLURM GPU partition (--gpus); a CPU study declares 0.
-GPU = config["resources"]["gpu"]
+GPU = {kind: rule_resources(config, kind)["gpu"] for kind in RULE_KINDS}
 MODELS = study.models(config)
 MODEL_GROUPS = study.model_groups(config)
 TRAIN_BLOCKS = study.train_blocks(config)
@@ -256,7 +323,13 @@ def midpoint_settings(model_id):
             "seed",
         )
         return canonical({k: cfg[k] for k in keys})
-    return canonical({"seed": cfg["seed"], **MODELS[model_id].solution_training})
+    return canonical(
+        {
+            "seed": cfg["seed"],
+            "binary_midpoints": cfg["binary_midpoints"],
+            **MODELS[model_id].solution_training,
+        }
+    )
 
 
 def block_pairs(wildcards):

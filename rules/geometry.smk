@@ -6,13 +6,19 @@ rule pair_block:
         distances=f"{RESULTS}/pairs/{{block}}.distances.csv",
     log:
         f"{RESULTS}/logs/pair_block/{{block}}.log",
+    # On a cluster, the profile puts up to N of these in one submission, run one after the other:
+    # `serial` (a local resource of the SLURM profile; unlimited elsewhere) tells Snakemake so. Declared
+    # here, not in the profile, so that it holds under a host's prefix too.
+    group:
+        "pairs"
     conda:
         "../envs/torch.yaml"
     threads: config["threads"]
     resources:
-        gpu=GPU,
-        mem_mb=grown("mem_mb"),
-        runtime=grown("runtime"),
+        gpu=GPU["pair_block"],
+        mem_mb=grown("pair_block", "mem_mb"),
+        runtime=grown("pair_block", "runtime"),
+        serial=1,
     params:
         pairs=block_pairs,
         data=lambda w: data_spec(BLOCKS[w.block][0].left),
@@ -36,9 +42,9 @@ rule midpoint:
         "../envs/torch.yaml"
     threads: config["threads"]
     resources:
-        gpu=GPU,
-        mem_mb=grown("mem_mb"),
-        runtime=grown("runtime"),
+        gpu=GPU["midpoint"],
+        mem_mb=grown("midpoint", "mem_mb"),
+        runtime=grown("midpoint", "runtime"),
     params:
         pairs=lambda w: [pair_params(p) for p in MIDPOINT_BLOCKS[w.block]],
         data=lambda w: data_spec(MIDPOINT_BLOCKS[w.block][0].left),
@@ -62,9 +68,9 @@ rule section:
         "../envs/torch.yaml"
     threads: config["threads"]
     resources:
-        gpu=GPU,
-        mem_mb=grown("mem_mb"),
-        runtime=grown("runtime"),
+        gpu=GPU["section"],
+        mem_mb=grown("section", "mem_mb"),
+        runtime=grown("section", "runtime"),
     params:
         pair=lambda w: pair_params(SECTION_PAIRS[w.pair]),
         data=lambda w: data_spec(SECTION_PAIRS[w.pair].left),
@@ -94,9 +100,9 @@ rule triplet_section:
         "../envs/torch.yaml"
     threads: config["threads"]
     resources:
-        gpu=GPU,
-        mem_mb=grown("mem_mb"),
-        runtime=grown("runtime"),
+        gpu=GPU["triplet_section"],
+        mem_mb=grown("triplet_section", "mem_mb"),
+        runtime=grown("triplet_section", "runtime"),
     params:
         triplet=triplet_params,
         data=lambda w: data_spec(TRIPLETS[w.triplet].models[0]),

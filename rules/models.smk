@@ -62,9 +62,9 @@ for _block in TRAIN_BLOCKS.values():
             "../envs/torch.yaml"
         threads: config["threads"]
         resources:
-            gpu=GPU,
-            mem_mb=grown("mem_mb"),
-            runtime=grown("runtime"),
+            gpu=GPU["train"],
+            mem_mb=grown("train", "mem_mb"),
+            runtime=grown("train", "runtime"),
         script:
             "../workflow/scripts/train_block.py"
 
@@ -89,9 +89,9 @@ for _block in MEASURE_BLOCKS.values():
             "../envs/torch.yaml"
         threads: config["threads"]
         resources:
-            gpu=GPU,
-            mem_mb=grown("mem_mb"),
-            runtime=grown("runtime"),
+            gpu=GPU["measure"],
+            mem_mb=grown("measure", "mem_mb"),
+            runtime=grown("measure", "runtime"),
             serial=1,
         script:
             "../workflow/scripts/measure_block.py"

@@ -261,7 +261,14 @@ def test_every_paper_rules_largest_job_fits_twice_in_its_runtime_on_an_a100(pape
 
 
 def test_the_runtime_is_read_from_the_validated_config(paper, paper_costs):
-    assert {c.runtime_min for c in paper_costs} == {paper["resources"]["runtime"]}
+    """Each kind of job declares its own (resources.rules over resources), as the rules ask for it."""
+    from toroids.config import rule_resources
+
+    kinds = {c.rule: c.rule.removesuffix("_*") for c in paper_costs}
+    assert {c.rule: c.runtime_min for c in paper_costs} == {
+        rule: rule_resources(paper, kind)["runtime"] for rule, kind in kinds.items()
+    }
+    assert len({c.runtime_min for c in paper_costs}) > 1, "config/paper.yaml sizes each kind of job"
 
 
 # --------------------------------------------------------------------------------- config and command

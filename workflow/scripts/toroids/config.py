@@ -21,12 +21,14 @@ from toroids.schedules import schedule_problem
 
 __all__ = [
     "OPERATIONAL",
+    "RULE_KINDS",
     "ConfigError",
     "architecture_problem",
     "config_warnings",
     "input_shape",
     "load_schema",
     "read_config_file",
+    "rule_resources",
     "validate_config",
     "without_operational",
 ]
@@ -167,6 +169,25 @@ OPERATIONAL = (
 )
 
 
+#: the kinds of network job, each with its own resources (``resources.rules``)
+RULE_KINDS = ("train", "measure", "pair_block", "midpoint", "section", "triplet_section")
+
+
+def rule_resources(config: Mapping[str, Any], kind: str, attempt: int = 1) -> dict[str, int]:
+    """What a network job of ``kind`` asks the scheduler for at ``attempt`` (1 = first): ``gpu``, ``mem_mb``
+    and ``runtime`` (minutes) from ``resources.rules.<kind>`` over ``resources``; memory and runtime times
+    the attempt (a job killed for either is retried with more), the runtime at most ``max_runtime``."""
+    if kind not in RULE_KINDS:
+        raise ValueError(f"unknown kind of network job {kind!r}; known: {', '.join(RULE_KINDS)}")
+    res = config["resources"]
+    own = {**{k: res[k] for k in ("gpu", "mem_mb", "runtime")}, **res["rules"].get(kind, {})}
+    return {
+        "gpu": int(own["gpu"]),
+        "mem_mb": int(own["mem_mb"]) * attempt,
+        "runtime": min(int(own["runtime"]) * attempt, int(res["max_runtime"])),
+    }
+
+
 def without_operational(config: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of ``config`` without the :data:`OPERATIONAL` keys: what the study's results depend on."""
     out = copy.deepcopy(dict(config))
@@ -304,6 +325,15 @@ def _check_consistency(config: dict[str, Any], schema: Mapping[str, Any]) -> Non
                 f"'.', '-' or '_', which the workflow's rule names cannot tell apart; rename one"
             )
         rule_ids.setdefault(rid, (i, name))
+    cap, own = config["resources"]["max_runtime"], config["resources"]["rules"]
+    for kind in RULE_KINDS:
+        mine = own.get(kind, {})
+        if mine.get("runtime", config["resources"]["runtime"]) > cap:
+            where = f"resources.rules.{kind}.runtime" if "runtime" in mine else "resources.runtime"
+            problems.append(
+                f"config key '{where}': a {kind} job would ask for more than resources.max_runtime "
+                f"({cap} min)"
+            )
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
 

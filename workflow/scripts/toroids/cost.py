@@ -33,9 +33,10 @@ model's data set (:func:`data_sizes`). What each job computes, with [c] = 1 when
   × n_points × s·F; binary 2 paths (raw, aligned) × n_orders × n_points × s·F.
 * ``midpoint`` (per pair; :func:`midpoint_flops`): per bend, training E'·n·3F + E'·m·F (train()'s test
   error every epoch) + (n + m)·F, then the bent path's 2·n_points − 1 points × s·F; continuous: one bend per
-  ``midpoints.variants``, E' = ``midpoints.epochs``; binary: two bends (raw, aligned) with n_orders paths
-  each, trained as the experiment trains its "S" solutions (``plan.solution_training``: its sgd, stepping
-  with SGD or Adam, one pass per sample) for E' = ``plan.solution_training["epochs"]``.
+  ``midpoints.variants``, E' = ``midpoints.epochs``; binary: 2 × ``midpoints.binary_midpoints`` bends (raw,
+  aligned) with n_orders paths each, trained as the experiment trains its "S" solutions
+  (``plan.solution_training``: its sgd, stepping with SGD or Adam, one pass per sample) for
+  E' = ``plan.solution_training["epochs"]``.
 * ``section`` (per pair; :func:`section_flops`): #representations × resolution² × (n + m)·F (+ n·F per
   point for recomputed BatchNorm statistics); ``triplet_section``: the same with 2 representations (raw,
   aligned).
@@ -68,7 +69,14 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from toroids import study
-from toroids.config import ConfigError, input_shape, load_schema, read_config_file, validate_config
+from toroids.config import (
+    ConfigError,
+    input_shape,
+    load_schema,
+    read_config_file,
+    rule_resources,
+    validate_config,
+)
 from toroids.data import DATASETS
 from toroids.models import build_model
 from toroids.samplers import get_sampler
@@ -284,8 +292,9 @@ def midpoint_flops(plan: ModelPlan, config: Mapping[str, Any]) -> float:
     """The single bends of one pair of ``plan``'s experiment: each bend trained, then its bent paths."""
     mid, geo, net = config["midpoints"], config["geometry"], _net(plan)
     points = 2 * geo["n_points"] - 1
-    if plan.arch in BINARY_ARCHS:  # raw and aligned, trained like the "S" solutions
-        bends, epochs, paths = 2, int(plan.solution_training["epochs"]), geo["n_orders"]
+    if plan.arch in BINARY_ARCHS:  # raw and aligned, binary_midpoints each, trained like the "S" solutions
+        bends, paths = 2 * mid["binary_midpoints"], geo["n_orders"]
+        epochs = int(plan.solution_training["epochs"])
     else:
         bends, epochs, paths = len(mid["variants"]), int(mid["epochs"]), 1
     return bends * (_training(net, epochs, epochs) + paths * points * _point(plan, config))
@@ -346,9 +355,9 @@ def jobs(config: Mapping[str, Any]) -> list[Job]:
 
 
 def declared_runtime(config: Mapping[str, Any], rule: str) -> int:
-    """The wall time (minutes) a job of ``rule`` asks for at its first attempt: ``resources.runtime``, the
-    same for every network rule (rules/common.smk ``grown``); the one place to change when it is per rule."""
-    return int(config["resources"]["runtime"])
+    """The wall time (minutes) a job of ``rule`` asks for at its first attempt: its kind's runtime
+    (:func:`toroids.config.rule_resources`, as rules/common.smk's ``grown`` asks)."""
+    return rule_resources(config, rule.removesuffix("_*"), attempt=1)["runtime"]
 
 
 @dataclass(frozen=True)
