@@ -424,7 +424,7 @@ def test_bad_checkpoint_stops_its_consumer_and_a_rerun_completes(tmp_path, study
     again = snakemake(["--cores", "2", *normalized, *TABLES], work)
     assert again.returncode == 0, again.stderr[-4000:]
     assert all((work / rel).exists() for rel in normalized)
-    assert "localrule tables:" in again.stdout + again.stderr  # the downstream jobs ran again
+    assert "localrule table_local_energy:" in again.stdout + again.stderr  # the downstream job ran again
     assert {t: sha256(work / t) for t in TABLES} == {t: sha256(study / t) for t in TABLES}
     assert not tmp_files(work / "results")
 
@@ -480,8 +480,8 @@ def test_settings_that_change_no_result_rerun_nothing(study, patch):
     [
         (
             {"local_energy": {"sigma_star": 0.0}},
-            {"tables", "analysis", "study_config"},
-        ),  # read there, not by the measures
+            {"table_local_energy", "analysis", "study_config"},
+        ),  # read there (the stars marked), not by the measures nor by the other tables
         (
             {"local_energy": {"flip_star": 0.1, "flip_fractions": [0.0, 0.1]}},
             {"study_config"},
@@ -494,7 +494,7 @@ def test_settings_that_change_no_result_rerun_nothing(study, patch):
                 "measure_plan",
                 "measure_mlp_digits_m000",
                 "measure_mlp_digits_m001",
-                "tables",
+                "table_local_energy",
                 "analysis",
                 "study_config",
             },

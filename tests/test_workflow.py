@@ -1,6 +1,7 @@
 """The workflow through Snakemake's CLI: dry-run, a bad config, and the tiny study end to end."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -64,8 +65,22 @@ def test_dry_run_lists_every_rule(tmp_path):
     blocks = ["train_mlp_digits_sgd_b000", "train_perc_sgd_b000", "measure_mlp_digits_m000"]
     blocks.append("measure_perc_m000")
     rules = ["train_plan", "measure_plan", *blocks, "pair_block", "midpoint", "section", "triplet_section"]
-    for rule in [*rules, "tables", "figure_index", "all", *drawn(TINY)]:
+    tables = ["table_models", "table_local_energy", "table_paths", "table_distances", "table_sections"]
+    for rule in [*rules, *tables, "table_triplet_sections", "figure_index", "all", *drawn(TINY)]:
         assert rule in out.stdout, rule
+
+
+def test_a_figure_waits_only_for_the_tables_it_draws(tmp_path):
+    """Fig. 1 reads the models and the local energy: planned alone, it needs the training and measuring jobs
+    and their two tables, and no pair, bend or section job (before the tables had a rule each, every figure
+    waited for the whole study)."""
+    res = "results/tiny/figures"
+    # (-n first: --configfile, before it, would take the targets for config files)
+    out = run(["-n", f"{res}/fig01_flatness.png", f"{res}/fig01_flatness.pdf", "--quiet", "rules"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    rules = set(re.findall(r"^(\S+)\s+\d+$", out.stdout, flags=re.M)) - {"total"}
+    assert {"table_models", "table_local_energy", "fig01_flatness"} <= rules, rules
+    assert not rules & {"pair_block", "midpoint", "section", "triplet_section", "table_paths"}, rules
 
 
 def drawn(config):

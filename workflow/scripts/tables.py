@@ -1,28 +1,46 @@
-"""Rule tables: the study's tidy tables (models, local energy, paths, distances, barriers, sections, triplet
-sections)."""
+"""Rules table_*: one of the study's tidy tables from the per-job outputs (params.table): models, local
+energy (each model's star marked), paths with their barriers, distances, sections, triplet sections."""
 
 from toroids import jobs, study, tables
 from toroids.files import read_json
 
 log = jobs.start(snakemake)
-models = tables.models_table([read_json(p) for p in snakemake.input.meta], snakemake.params.model_ids)
-for row in models.itertuples():
-    if not row.is_solution:
-        log(f"WARNING: {row.model_id} has train error {100 * row.train_error:.2f}% ≥ 1%: kept, flagged")
-    if row.pretrain_target_reached is False:
-        log(
-            f"WARNING: {row.model_id}'s pre-training missed its target (random-label accuracy "
-            f"{row.random_label_accuracy:.4f}): kept, flagged"
-        )
-jobs.write_csv(snakemake.output.models, models)
-le = tables.mark_star(tables.concat_csv(snakemake.input.local_energy), snakemake.params.stars)
-jobs.write_csv(snakemake.output.local_energy, le)
-paths = tables.concat_csv([*snakemake.input.paths, *snakemake.input.bend_paths])
-jobs.write_csv(snakemake.output.paths, paths)
-distances = tables.concat_csv([*snakemake.input.distances, *snakemake.input.bend_distances])
-jobs.write_csv(snakemake.output.distances, distances)
-jobs.write_csv(snakemake.output.barriers, tables.barriers(paths))
-jobs.write_csv(snakemake.output.sections, tables.concat_csv(snakemake.input.sections))
-triplets = tables.concat_csv(snakemake.input.triplet_sections, columns=study.TRIPLET_COLUMNS)
-jobs.write_csv(snakemake.output.triplet_sections, triplets)
-log(f"{len(models)} models, {paths['pair'].nunique() if len(paths) else 0} pairs")
+p, parts, out = snakemake.params, list(snakemake.input.parts), snakemake.output
+
+
+def models() -> None:
+    frame = tables.models_table([read_json(f) for f in parts], p.model_ids)
+    for row in frame.itertuples():
+        if not row.is_solution:
+            log(f"WARNING: {row.model_id} has train error {100 * row.train_error:.2f}% ≥ 1%: kept, flagged")
+        if row.pretrain_target_reached is False:
+            log(
+                f"WARNING: {row.model_id}'s pre-training missed its target (random-label accuracy "
+                f"{row.random_label_accuracy:.4f}): kept, flagged"
+            )
+    jobs.write_csv(out.table, frame)
+    log(f"{len(frame)} models")
+
+
+def local_energy() -> None:
+    jobs.write_csv(out.table, tables.mark_star(tables.concat_csv(parts), p.stars))
+
+
+def paths() -> None:
+    frame = tables.concat_csv(parts)
+    jobs.write_csv(out.table, frame)
+    jobs.write_csv(out.barriers, tables.barriers(frame))
+    log(f"{frame['pair'].nunique() if len(frame) else 0} pairs")
+
+
+def triplet_sections() -> None:
+    jobs.write_csv(out.table, tables.concat_csv(parts, columns=study.TRIPLET_COLUMNS))
+
+
+def concatenated() -> None:  # distances, sections
+    jobs.write_csv(out.table, tables.concat_csv(parts))
+
+
+{"models": models, "local_energy": local_energy, "paths": paths, "triplet_sections": triplet_sections}.get(
+    p.table, concatenated
+)()
