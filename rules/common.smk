@@ -64,6 +64,7 @@ else:
                 "not the module's. Install the module's version: pip install "
                 "git+https://github.com/OWNER/toroids@TAG, with the module's tag"
             )
+from toroids import datafiles  # noqa: E402
 from toroids.figures import (
     FIGURES as FIGURE_MANIFEST,
     figure_index,
@@ -142,6 +143,15 @@ MIDPOINT_BLOCKS = study.midpoint_blocks(config, PAIRS)
 SECTION_PAIRS = study.section_pairs(config, PAIRS)
 TRIPLETS = {t.triplet_id: t for t in study.triplets(config)}
 EXPERIMENTS = sorted({m.experiment for m in MODELS.values()})
+# The data sets (rules/data.smk): each (data set, options) materialized once into one file, read by every
+# network job; each torchvision folder found, or downloaded, once before that. By folder: the first data
+# set of the study that reads it (MNIST and its parity task share one).
+DATA_SETS = study.data_sets(config)
+DATA_SOURCES = {}
+for _spec in DATA_SETS.values():
+    if _spec["name"] in datafiles.TORCHVISION:
+        _folder = datafiles.TORCHVISION[_spec["name"]][0].split("/")[0]
+        DATA_SOURCES.setdefault(_folder, _spec["name"])
 # The Hessian trace means nothing for sign networks, and their pair jobs need no normalized checkpoint.
 CONTINUOUS = [m for m, p in MODELS.items() if p.arch not in study.BINARY_ARCHS]
 
@@ -266,18 +276,28 @@ def measure_inputs(experiment):
     """Every checkpoint of ``experiment``, whatever the block: the block size must not change the inputs."""
     ids = [m for m, p in MODELS.items() if p.experiment == experiment]
     return {
+        "data": data_file(ids[0]),
         "plan": f"{RESULTS}/plans/{experiment}.measure.json",
         "weights": [f"{model_dir(m)}/final.safetensors" for m in ids],
         "meta": [f"{model_dir(m)}/meta.json" for m in ids],
     }
 
 
-def data_spec(model_id):
-    """The data set of a model and its options: what its results depend on. Where the files are (data.root)
-    and whether to download them are operational, read by the job (toroids.jobs.operational).
+def data_file(model_id):
+    """The materialized data set of a model (rule dataset): what its results depend on, an input of every
+    network job. Where the original files are (data.root) and whether to download them are operational,
+    read by the data rules' jobs (toroids.jobs.operational), so they rerun nothing once the file exists.
     """
-    plan = MODELS[model_id]
-    return canonical({"name": plan.dataset, "options": plan.data_options})
+    return f"{RESULTS}/data/{MODELS[model_id].data_id}.safetensors"
+
+
+def data_source_record(data):
+    """The record of the torchvision folder data set ``data`` is read from (rule data_files); none for the
+    data made in memory (digits, teacher)."""
+    name = DATA_SETS[data]["name"]
+    if name not in datafiles.TORCHVISION:
+        return []
+    return [f"{RESULTS}/data/{datafiles.TORCHVISION[name][0].split('/')[0]}.files.json"]
 
 
 def bn_policy(model_id):
@@ -348,6 +368,7 @@ def _checkpoints_of(pairs):
     """The raw checkpoints of the pairs' models, and the normalized ones of the continuous models."""
     ids = sorted({m for p in pairs for m in (p.left, p.right)})
     return {
+        "data": data_file(pairs[0].left),
         "raw": [f"{model_dir(m)}/final.safetensors" for m in ids],
         "normalized": [
             f"{model_dir(m)}/normalized.safetensors" for m in ids if m in CONTINUOUS
@@ -370,6 +391,7 @@ def pair_inputs(pairs):
     def inputs(wildcards):
         p = pairs[wildcards.pair]
         return {
+            "data": data_file(p.left),
             "left": f"{model_dir(p.left)}/final.safetensors",
             "right": f"{model_dir(p.right)}/final.safetensors",
             "left_n": f"{model_dir(p.left)}/normalized.safetensors",
@@ -390,6 +412,7 @@ def triplet_inputs(wildcards):
     """
     t = TRIPLETS[wildcards.triplet]
     files = {n: f"{model_dir(m)}/final.safetensors" for n, m in zip("abc", t.models)}
+    files["data"] = data_file(t.models[0])
     if t.models[0] in CONTINUOUS:
         files |= {
             f"{n}_n": f"{model_dir(m)}/normalized.safetensors"

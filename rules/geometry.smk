@@ -21,7 +21,6 @@ rule pair_block:
         serial=1,
     params:
         pairs=block_pairs,
-        data=lambda w: data_spec(BLOCKS[w.block][0].left),
         geometry=lambda w: geometry_settings(BLOCKS[w.block][0].left),
         bn_policy=lambda w: bn_policy(BLOCKS[w.block][0].left),
     script:
@@ -47,7 +46,6 @@ rule midpoint:
         runtime=grown("midpoint", "runtime"),
     params:
         pairs=lambda w: [pair_params(p) for p in MIDPOINT_BLOCKS[w.block]],
-        data=lambda w: data_spec(MIDPOINT_BLOCKS[w.block][0].left),
         midpoint=lambda w: midpoint_settings(MIDPOINT_BLOCKS[w.block][0].left),
         geometry=lambda w: geometry_settings(MIDPOINT_BLOCKS[w.block][0].left),
         bn_policy=lambda w: bn_policy(MIDPOINT_BLOCKS[w.block][0].left),
@@ -73,7 +71,6 @@ rule section:
         runtime=grown("section", "runtime"),
     params:
         pair=lambda w: pair_params(SECTION_PAIRS[w.pair]),
-        data=lambda w: data_spec(SECTION_PAIRS[w.pair].left),
         sections=canonical(
             {
                 k: config["sections"][k]
@@ -105,7 +102,6 @@ rule triplet_section:
         runtime=grown("triplet_section", "runtime"),
     params:
         triplet=triplet_params,
-        data=lambda w: data_spec(TRIPLETS[w.triplet].models[0]),
         sections=canonical({k: config["sections"][k] for k in ("resolution", "margin")}),
         bn_policy=lambda w: bn_policy(TRIPLETS[w.triplet].models[0]),
     script:

@@ -53,6 +53,7 @@ for _block in TRAIN_BLOCKS.values():
             f"train_{_block.rule_id}"
         input:
             plans=f"{RESULTS}/plans/{_block.group}.train.json",
+            data=data_file(_block.models[0]),
         output:
             train_outputs(_block),
         log:

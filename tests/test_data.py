@@ -445,3 +445,24 @@ def test_the_real_fashion_mnist_from_debian(tmp_path):
     # the published statistics of the raw training pixels (mean 72.94, std 90.02 of 255)
     raw_zero = float(d.raw_zero[0])
     assert abs(raw_zero - (-72.94 / 90.02)) < 1e-3
+
+
+def test_a_materialized_data_set_reads_back_as_it_was(tmp_path):
+    """The workflow's data file (rule dataset): every tensor, the class count, the source files and the
+    fingerprint come back; a file whose tensors changed is refused."""
+    from toroids.checkpoint import load_state, save_state
+    from toroids.data import read_dataset, save_dataset
+
+    data = load_dataset("teacher", {"D": 12, "P": 30, "N": 20, "n_test": 10, "seed": 1})
+    data = Dataset(data.name, data.x_train, data.y_train, data.x_test, data.y_test, data.n_classes,
+                   torch.tensor([0.5]), ("a/b.gz",))  # fmt: skip
+    save_dataset(data, tmp_path / "d.safetensors")
+    back = read_dataset(tmp_path / "d.safetensors")
+    assert back.fingerprint() == data.fingerprint() and back.files == ("a/b.gz",) and back.n_classes == 2
+    assert torch.equal(back.x_test, data.x_test) and torch.equal(back.raw_zero, data.raw_zero)
+    tensors, meta = load_state(tmp_path / "d.safetensors")
+    tensors["y_train"] = 1 - tensors["y_train"]  # a valid file of other labels, under the old fingerprint
+    kept = {k: meta[k] for k in ("name", "n_classes", "files", "fingerprint")}
+    save_state(tmp_path / "bad.safetensors", tensors, kept)
+    with pytest.raises(DataError, match="fingerprint differs"):
+        read_dataset(tmp_path / "bad.safetensors")

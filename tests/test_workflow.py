@@ -70,6 +70,21 @@ def test_dry_run_lists_every_rule(tmp_path):
         assert rule in out.stdout, rule
 
 
+def test_each_data_set_is_materialized_once_before_the_network_jobs(tmp_path):
+    """One dataset job per (data set, options) of the study, none per network job; a training job reads it."""
+    from toroids.study import data_sets
+
+    out = run(["-n", "--quiet", "rules"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    jobs = dict(re.findall(r"^(\S+)\s+(\d+)$", out.stdout, flags=re.M))
+    cfg = validate_config(TINY, load_schema(ROOT / "config" / "schema" / "config.schema.yaml"))
+    assert int(jobs["dataset"]) == len(data_sets(cfg)) >= 2 and "data_files" not in jobs  # no torchvision set
+    model = "results/tiny/models/mlp-digits-sgd-s0/final.safetensors"
+    train = run(["-n", "-p", "--forceall", model], tmp_path)
+    read = r"input: [^\n]*results/tiny/data/digits-[0-9a-f]{12}\.safetensors"
+    assert re.search(read, train.stdout), train.stdout
+
+
 def test_a_figure_waits_only_for_the_tables_it_draws(tmp_path):
     """Fig. 1 reads the models and the local energy: planned alone, it needs the training and measuring jobs
     and their two tables, and no pair, bend or section job (before the tables had a rule each, every figure
@@ -285,5 +300,9 @@ def test_a_tiny_study_on_the_real_fashion_mnist(tmp_path):
     assert (mine[mine["subject"] != "rsgd"]["n"] == 2).all()
     assert (mine[mine["subject"] == "rsgd"]["why_not"] != "").all()  # no RSGD model here, and it says so
     assert set(card["epochs"][card["combination"] == "mlp-fashion_mnist"]) == {"4"}
+    # the data: its files found once (rule data_files), materialized once for both experiments (rule dataset)
+    record = json.loads((res / "data" / "FashionMNIST.files.json").read_text())
+    assert record["layout"] == "idx.gz" and len(record["files"]) == 4
+    assert len(list((res / "data").glob("fashion_mnist-*.safetensors"))) == 1
     for name in ("fig01_flatness", "fig07_deep_binary", "fig08_binary_sections"):
         assert (res / "figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG", name

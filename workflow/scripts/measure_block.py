@@ -10,7 +10,7 @@ from toroids.train import resolve_device
 job = jobs.block(snakemake, "local_energy.csv")
 plan = read_json(snakemake.input.plan)
 device = resolve_device(job.ops["device"])
-data = jobs.load_data({**plan["data"], **job.ops["data"]})
+data = jobs.read_data(snakemake.input.data)
 job.log(f"measuring {len(job.models)} model(s) on {data.name}")
 failed = []
 for model_id in job.models:

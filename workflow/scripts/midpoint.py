@@ -18,7 +18,7 @@ log = jobs.start(snakemake)
 ops = jobs.operational(snakemake.config)
 cfg, geo = snakemake.params.midpoint, snakemake.params.geometry
 device = resolve_device(ops["device"])
-data, splits = jobs.load_splits({**snakemake.params.data, **ops["data"]}, device)
+data, splits = jobs.load_splits(snakemake.input.data, device)
 if not geo["test_along_paths"]:  # the paper reads the train error along paths only
     splits = {"train": splits["train"]}
 raw = {Path(p).parent.name: p for p in snakemake.input.raw}

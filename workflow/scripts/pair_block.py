@@ -16,7 +16,7 @@ log = jobs.start(snakemake)
 ops = jobs.operational(snakemake.config)
 device = resolve_device(ops["device"])
 geo, bn_policy, chunk = snakemake.params.geometry, snakemake.params.bn_policy, ops["chunk_size"]
-_, splits = jobs.load_splits({**snakemake.params.data, **ops["data"]}, device)
+_, splits = jobs.load_splits(snakemake.input.data, device)
 if not geo["test_along_paths"]:  # the paper reads the train error along paths only
     splits = {"train": splits["train"]}
 raw = {Path(p).parent.name: p for p in snakemake.input.raw}

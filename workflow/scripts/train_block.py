@@ -12,7 +12,7 @@ job = jobs.block(snakemake, "final.safetensors")
 plans = read_json(snakemake.input.plans)
 first = plans[job.models[0]]
 device = resolve_device(job.ops["device"])
-data = jobs.load_data({**first["data"], **job.ops["data"]})  # one data set for the whole block
+data = jobs.read_data(snakemake.input.data)  # one data set for the whole block
 job.log(f"training {len(job.models)} model(s) of {first['experiment']} with {first['sampler']}")
 diverged = []
 for model_id in job.models:

@@ -9,7 +9,7 @@ log = jobs.start(snakemake)
 ops = jobs.operational(snakemake.config)
 cfg, ids = snakemake.params.sections, snakemake.params.triplet
 device = resolve_device(ops["device"])
-_, splits = jobs.load_splits({**snakemake.params.data, **ops["data"]}, device)
+_, splits = jobs.load_splits(snakemake.input.data, device)
 models = [load_model(snakemake.input[n], device) for n in sections.TRIPLET_POINTS]
 # continuous networks are aligned on their normalized checkpoints; binary ones need none
 normalized = (

@@ -420,7 +420,7 @@ def render(costs: Sequence[RuleCost], device: Device, *, study_name: str, markdo
     title = f"Study '{study_name}' on {device.name}, assumed to sustain {rate}: {device.why}."
     notes = (
         "ADV's pre-training is counted in full (an upper bound: it stops at its target); the local rules "
-        "(plans, tables, figures) run where Snakemake runs and are not counted."
+        "(data, plans, tables, figures) run where Snakemake runs and are not counted."
     )
     if markdown:
         rows[-1][0] = "**total**"

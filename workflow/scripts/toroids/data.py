@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -42,6 +43,8 @@ __all__ = [
     "DatasetSpec",
     "TeacherDraws",
     "load_dataset",
+    "read_dataset",
+    "save_dataset",
     "teacher_draws",
 ]
 
@@ -105,6 +108,33 @@ class Dataset:
             h.update(t.numpy().data)  # the buffer itself: no copy of a possibly 600 MB tensor
         object.__setattr__(self, "_fingerprint", h.hexdigest())  # frozen dataclass: its one cached field
         return self.__dict__["_fingerprint"]
+
+
+def save_dataset(data: Dataset, path: str | os.PathLike[str]) -> None:
+    """Write ``data`` to one safetensors file, atomically (:func:`toroids.checkpoint.save_state`: its tensors,
+    with the name, class count, source files and fingerprint as metadata): the workflow's materialized data
+    set, which every network job of a study reads instead of the original files."""
+    from toroids.checkpoint import save_state
+
+    tensors = {k: getattr(data, k) for k in ("x_train", "y_train", "x_test", "y_test")}
+    if data.raw_zero is not None:
+        tensors["raw_zero"] = data.raw_zero
+    meta = {"name": data.name, "n_classes": data.n_classes, "files": list(data.files),
+            "fingerprint": data.fingerprint()}  # fmt: skip
+    save_state(path, tensors, meta)
+
+
+def read_dataset(path: str | os.PathLike[str]) -> Dataset:
+    """The data set :func:`save_dataset` wrote; the file's checksum is verified on reading
+    (:func:`toroids.checkpoint.load_state`), and the tensors' fingerprint against the recorded one."""
+    from toroids.checkpoint import load_state
+
+    tensors, meta = load_state(path)
+    data = Dataset(meta["name"], tensors["x_train"], tensors["y_train"], tensors["x_test"], tensors["y_test"],
+                   int(meta["n_classes"]), tensors.get("raw_zero"), tuple(meta["files"]))  # fmt: skip
+    if data.fingerprint() != meta["fingerprint"]:
+        raise DataError(f"{path}: the tensors are not the data set it was written from (fingerprint differs)")
+    return data
 
 
 Loader = Callable[[str, dict[str, Any], Path, bool, bool], Dataset]

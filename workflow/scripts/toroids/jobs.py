@@ -23,6 +23,7 @@ __all__ = [
     "block",
     "load_data",
     "load_splits",
+    "read_data",
     "model_log",
     "operational",
     "remake_hint",
@@ -155,7 +156,8 @@ def operational(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def load_data(params: Mapping[str, Any]) -> Dataset:
-    """Load the data set described by a rule's ``data`` params (name, options, root, download)."""
+    """Load the data set described by ``params`` (name, options, root, download) from its original files or
+    memory: the data rules' work; the network jobs read the materialized file (:func:`read_data`)."""
     from toroids.data import load_dataset
 
     return load_dataset(
@@ -163,10 +165,17 @@ def load_data(params: Mapping[str, Any]) -> Dataset:
     )
 
 
-def load_splits(params: Mapping[str, Any], device: Any) -> tuple[Dataset, dict[str, tuple[Any, Any]]]:
-    """The data set of a rule's ``data`` params and its ``{"train", "test"}`` splits as tensors on ``device``
-    (materialized once per job, for the evaluation engine)."""
-    data = load_data(params)
+def read_data(path: str | os.PathLike[str]) -> Dataset:
+    """The study's materialized data set ``path`` (rule dataset; :func:`toroids.data.read_dataset`)."""
+    from toroids.data import read_dataset
+
+    return read_dataset(path)
+
+
+def load_splits(path: str | os.PathLike[str], device: Any) -> tuple[Dataset, dict[str, tuple[Any, Any]]]:
+    """The materialized data set ``path`` and its ``{"train", "test"}`` splits as tensors on ``device``
+    (moved once per job, for the evaluation engine)."""
+    data = read_data(path)
     splits = {
         "train": (data.x_train.to(device), data.y_train.to(device)),
         "test": (data.x_test.to(device), data.y_test.to(device)),

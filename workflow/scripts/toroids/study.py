@@ -9,7 +9,9 @@ S-S, R-A, S-A, A-A.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import random
 import re
 from dataclasses import dataclass, field
@@ -32,6 +34,8 @@ __all__ = [
     "Pair",
     "Triplet",
     "blocks_of",
+    "data_id",
+    "data_sets",
     "experiment_name",
     "experiment_scale",
     "flatness_stars",
@@ -106,6 +110,11 @@ class ModelPlan:
     solution_training: dict[str, Any] = field(hash=False, default_factory=dict)
 
     @property
+    def data_id(self) -> str:
+        """The id of the model's materialized data set (:func:`data_id` of its data set and options)."""
+        return data_id(self.dataset, self.data_options)
+
+    @property
     def rng_seed(self) -> int:
         """The seed every draw of this model derives from: ``seeds.model_seed(experiment, sampler, seed)``,
         so that no two models of a study share an initialization or a minibatch order."""
@@ -154,6 +163,19 @@ class Triplet:
     @property
     def triplet_id(self) -> str:
         return f"{self.experiment}-{self.sampler}"
+
+
+def data_id(name: str, options: dict[str, Any]) -> str:
+    """``{name}-{hash}``: the materialized data set of ``name`` with ``options`` (the first 12 hex digits of
+    the SHA-256 of its canonical JSON): two experiments with the same data share one file, and an option
+    changed gives another."""
+    text = json.dumps({"name": name, "options": options}, sort_keys=True)
+    return f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
+def data_sets(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The study's data sets, by :func:`data_id`: ``{"name", "options"}``, in config order."""
+    return {p.data_id: {"name": p.dataset, "options": p.data_options} for p in models(config).values()}
 
 
 def experiment_name(exp: dict[str, Any]) -> str:
