@@ -284,8 +284,8 @@ def measure_inputs(experiment):
 
 
 def data_file(model_id):
-    """The materialized data set of a model (rule dataset): what its results depend on, an input of every
-    network job. Where the original files are (data.root) and whether to download them are operational,
+    """The materialized data set of a model (made by the dataset rule), what its results depend on: an
+    input of every network job. Where the original files are (data.root) and whether to download them are operational,
     read by the data rules' jobs (toroids.jobs.operational), so they rerun nothing once the file exists.
     """
     return f"{RESULTS}/data/{MODELS[model_id].data_id}.safetensors"
