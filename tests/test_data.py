@@ -466,3 +466,28 @@ def test_a_materialized_data_set_reads_back_as_it_was(tmp_path):
     save_state(tmp_path / "bad.safetensors", tensors, kept)
     with pytest.raises(DataError, match="fingerprint differs"):
         read_dataset(tmp_path / "bad.safetensors")
+
+
+def test_a_download_lands_whole_or_not_at_all(tmp_path):
+    """datafiles.download_into: the files appear in data.root only once the whole download is there; an
+    interrupted one leaves neither a file nor its temporary folder (rule data_files downloads through it)."""
+    from toroids import datafiles
+
+    def fetch(tmp, stop_after=None):
+        folder, files = datafiles.torchvision_files("mnist", tmp)
+        folder.mkdir(parents=True)
+        (folder / "train-images-idx3-ubyte.gz").write_bytes(b"archive")  # what torchvision also leaves
+        for i, f in enumerate(files):
+            if i == stop_after:
+                raise ConnectionError("the network went away")
+            f.write_bytes(b"idx" + bytes([i]))
+
+    with pytest.raises(ConnectionError):
+        datafiles.download_into("mnist", tmp_path, lambda tmp: fetch(tmp, stop_after=2))
+    assert datafiles.locate("mnist", tmp_path) is None and list(tmp_path.rglob("*")) == []
+    found = datafiles.download_into("mnist", tmp_path, fetch)
+    assert found.layout == "torchvision"
+    assert [f.read_bytes() for f in found.files] == [b"idx" + bytes([i]) for i in range(4)]
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == sorted(f.name for f in found.files)
+    with pytest.raises(FileNotFoundError, match="left .* missing"):
+        datafiles.download_into("cifar10", tmp_path, lambda tmp: None)

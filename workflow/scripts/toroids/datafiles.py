@@ -15,10 +15,22 @@ none does: the places looked in and the commands that would fill one of them.
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["DEBIAN", "SYSTEM_FOLDERS", "TORCHVISION", "Location", "locate", "not_found", "torchvision_files"]
+__all__ = [
+    "DEBIAN",
+    "SYSTEM_FOLDERS",
+    "TORCHVISION",
+    "Location",
+    "download_into",
+    "locate",
+    "not_found",
+    "torchvision_files",
+]
 
 MNIST_FILES = (
     "train-images-idx3-ubyte",
@@ -91,3 +103,26 @@ def not_found(name: str, root: str | Path) -> str:
         f"or copy the files into {str(folder)!r}",
     ]
     return f"data set {name!r} not found; looked in " + "; ".join(places) + ". To get it: " + ", ".join(fixes)
+
+
+def download_into(name: str, root: str | Path, fetch: Callable[[Path], object]) -> Location:
+    """Download data set ``name`` into ``root`` atomically: ``fetch(tmp)`` (torchvision's download, in the
+    workflow) fills a temporary folder inside ``root``, and only then is each file torchvision reads moved
+    into place (``os.replace``, on the same file system): a reader sees no file or a whole one, never the
+    half of an interrupted download. The archives and the temporary folder go. Raises ``FileNotFoundError``
+    when ``fetch`` left a file missing."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=root, prefix=".download-") as tmp:
+        fetch(Path(tmp))
+        fetched = torchvision_files(name, tmp)[1]
+        missing = [str(f) for f in fetched if not f.is_file()]
+        if missing:
+            raise FileNotFoundError(f"{name}: the download left {missing} missing")
+        folder, files = torchvision_files(name, root)
+        folder.mkdir(parents=True, exist_ok=True)
+        for src, dst in zip(fetched, files):
+            os.replace(src, dst)
+    found = locate(name, root)
+    assert found is not None and found.layout == "torchvision"
+    return found
