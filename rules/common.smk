@@ -150,8 +150,7 @@ DATA_SETS = study.data_sets(config)
 DATA_SOURCES = {}
 for _spec in DATA_SETS.values():
     if _spec["name"] in datafiles.TORCHVISION:
-        _folder = datafiles.TORCHVISION[_spec["name"]][0].split("/")[0]
-        DATA_SOURCES.setdefault(_folder, _spec["name"])
+        DATA_SOURCES.setdefault(datafiles.source_folder(_spec["name"]), _spec["name"])
 # The Hessian trace means nothing for sign networks, and their pair jobs need no normalized checkpoint.
 CONTINUOUS = [m for m, p in MODELS.items() if p.arch not in study.BINARY_ARCHS]
 
@@ -234,8 +233,8 @@ def measure_plan(experiment):
     keys = MEASURE_KEYS[first.arch in study.BINARY_ARCHS]
     # the experiment's own σ or ε grid where it sets one (the paper's ranges differ per architecture)
     settings = {
-        **config,
         "local_energy": study.local_energy_settings(config, experiment),
+        "sharpness": config["sharpness"],
     }
     return {
         "data": {"name": first.dataset, "options": first.data_options},
@@ -283,6 +282,21 @@ def measure_inputs(experiment):
     }
 
 
+def caption_noise(figure):
+    """What the caption of ``figure`` names of each experiment it draws: the noise grid and star of its kind
+    (σ for a continuous network, ε for a binary one), and nothing for a figure that draws no local energy,
+    so that a changed σ* or grid reruns only the figures that show it."""
+    if "local_energy" not in FIGURE_MANIFEST[figure].tables:
+        return {}
+    binary = {p.experiment: p.arch in study.BINARY_ARCHS for p in MODELS.values()}
+    keys = {False: ("sigmas", "sigma_star"), True: ("flip_fractions", "flip_star")}
+    return {
+        e: {k: study.local_energy_settings(config, e)[k] for k in keys[binary[e]]}
+        for slot in FIGURE_SELECTION[figure].slots.values()
+        for e in slot
+    }
+
+
 def data_file(model_id):
     """The materialized data set of a model (made by the dataset rule), what its results depend on: an
     input of every network job. Where the original files are (data.root) and whether to download them are operational,
@@ -297,7 +311,7 @@ def data_source_record(data):
     name = DATA_SETS[data]["name"]
     if name not in datafiles.TORCHVISION:
         return []
-    return [f"{RESULTS}/data/{datafiles.TORCHVISION[name][0].split('/')[0]}.files.json"]
+    return [f"{RESULTS}/data/{datafiles.source_folder(name)}.files.json"]
 
 
 def bn_policy(model_id):

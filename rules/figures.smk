@@ -22,12 +22,7 @@ for _name, _fig in FIGURE_MANIFEST.items():
         params:
             slots=FIGURE_SELECTION[_name].slots,
             left_out=FIGURE_SELECTION[_name].left_out,
-            # the noise grid and star of every experiment drawn (the captions name them)
-            local_energy={
-                e: study.local_energy_settings(config, e)
-                for slot in FIGURE_SELECTION[_name].slots.values()
-                for e in slot
-            },
+            local_energy=caption_noise(_name),
         script:
             "../workflow/scripts/figure.py"
 

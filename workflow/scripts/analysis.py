@@ -17,8 +17,7 @@ sharp = frames[~frames["normalized"].astype(bool)] if len(frames) else None
 corr = stats.flatness_generalization(
     models,
     le,
-    None,
-    sharp,
+    sharpness=sharp,
     n_resamples=p.stats["n_resamples"],
     seed=p.stats["seed"],
     confidence=p.stats["confidence"],

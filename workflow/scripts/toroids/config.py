@@ -229,7 +229,13 @@ def _check_consistency(config: dict[str, Any], schema: Mapping[str, Any]) -> Non
     """Rules a JSON schema cannot express: σ* in the grid, distinct experiments, each experiment's data and
     model options valid for its data set and architecture, three seeds for its triplet sections, and the
     data present when download is off."""
-    from toroids.study import ARCH_OPTIONS
+    from toroids.study import (
+        ARCH_OPTIONS,
+        BINARY_ARCHS,
+        experiment_name,
+        local_energy_settings,
+        sampler_recipe,
+    )
 
     problems = []
     root_validator = _Plain(schema)
@@ -261,8 +267,8 @@ def _check_consistency(config: dict[str, Any], schema: Mapping[str, Any]) -> Non
             problems.append(
                 f"config key 'experiments.{i}.model.fc': {exp['arch']} takes {wanted}, got {fc!r}"
             )
-        rsgd = {**config["samplers"].get("rsgd", {}), **exp.get("sampler_options", {}).get("rsgd", {})}
-        binary = exp["arch"] in ("binary_perceptron", "committee", "binary_mlp", "binary_convnet")
+        rsgd = sampler_recipe(config, exp, "rsgd")[1]
+        binary = exp["arch"] in BINARY_ARCHS
         if "rsgd" in exp["samplers"] and rsgd.get("stacked") and binary:
             problems.append(
                 f"config key 'experiments.{i}': rsgd stacked: true cannot run {exp['arch']} (torch.func.vmap "
@@ -277,7 +283,7 @@ def _check_consistency(config: dict[str, Any], schema: Mapping[str, Any]) -> Non
             )
         for sampler in exp["samplers"]:
             own = exp.get("sampler_options", {}).get(sampler, {})
-            merged = {**config["samplers"].get(sampler, {}), **own}
+            merged = sampler_recipe(config, exp, sampler)[1]
             problem = schedule_problem(merged) if "schedule" in merged else None
             if problem:
                 where = f"experiments.{i}.sampler_options.{sampler}" if own else f"samplers.{sampler}"
@@ -296,7 +302,7 @@ def _check_consistency(config: dict[str, Any], schema: Mapping[str, Any]) -> Non
                 why = datafiles.not_found(name, root)
                 problems.append(f"config key 'data.root' (data.download is false): {why}")
     for where, le in [("local_energy", config["local_energy"])] + [
-        (f"experiments.{i}.local_energy", {**config["local_energy"], **exp["local_energy"]})
+        (f"experiments.{i}.local_energy", local_energy_settings(config, experiment_name(exp)))
         for i, exp in enumerate(config["experiments"])
         if exp.get("local_energy")
     ]:

@@ -54,7 +54,6 @@ on an H100, for its 70–75 hours).
 from __future__ import annotations
 
 import argparse
-import copy
 import functools
 import json
 import math
@@ -66,6 +65,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
+from snakemake.utils import update_config
 from torch.utils.flop_counter import FlopCounterMode
 
 from toroids import study
@@ -435,24 +435,13 @@ def render(costs: Sequence[RuleCost], device: Device, *, study_name: str, markdo
     return "\n".join([title, "", *lines, "", notes])
 
 
-def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    """Snakemake's merge of --configfile files (snakemake.utils.update_config): mappings merged key by key,
-    anything else replaced."""
-    for key, value in over.items():
-        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
-        else:
-            base[key] = copy.deepcopy(value)
-    return base
-
-
 def effective_config(configfiles: Sequence[str | Path] = ()) -> dict[str, Any]:
     """The config the workflow builds its DAG from: the ``--configfile`` files merged in order as Snakemake
     merges them, or, without any, config/config.yaml (the Snakefile's default study, never merged under a
     study file); then validated, the schema's defaults filled in (rules/common.smk)."""
     config: dict[str, Any] = {}
     for path in configfiles or [ROOT / "config" / "config.yaml"]:
-        _merge(config, read_config_file(path))
+        update_config(config, read_config_file(path))  # Snakemake's own merge of --configfile files
     # whether the data files are present changes no cost: their check (data.download false) is skipped
     if isinstance(config.get("data", {}), dict):
         config.setdefault("data", {})["download"] = True

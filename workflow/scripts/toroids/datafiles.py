@@ -29,6 +29,7 @@ __all__ = [
     "download_into",
     "locate",
     "not_found",
+    "source_folder",
     "torchvision_files",
 ]
 
@@ -62,6 +63,12 @@ class Location:
     layout: str
     root: Path
     files: tuple[Path, ...]
+
+
+def source_folder(name: str) -> str:
+    """The top folder under ``data.root`` of torchvision data set ``name`` (``MNIST`` for mnist and its parity
+    task, ``FashionMNIST``, ``cifar-10-batches-py``): what one download fills."""
+    return TORCHVISION[name][0].split("/")[0]
 
 
 def torchvision_files(name: str, root: str | Path) -> tuple[Path, tuple[Path, ...]]:

@@ -42,7 +42,7 @@ from torch import nn
 from toroids.binary import is_binary
 from toroids.samplers.base import OPTIMIZER_DEFAULTS, batch_indices, count_wrong
 from toroids.samplers.sgd import SGD
-from toroids.schedules import SCHEDULE_DEFAULTS
+from toroids.schedules import SCHEDULE_DEFAULTS, scheduled_lr
 from toroids.seeds import derive
 
 __all__ = ["ADV", "CONTINUOUS_ZERO_FRACTION"]
@@ -162,10 +162,15 @@ class ADV(SGD):
         return 1.0 - wrong / copies
 
     def pretrain_lr(self, epoch: int) -> float:
-        """The pre-training lr of (0-based) ``epoch``: ``pretrain_lr · factor^(milestones ≤ epoch)``."""
+        """The pre-training lr of (0-based) ``epoch``: ``pretrain_lr · factor^(milestones ≤ epoch)``, the step
+        schedule of :func:`toroids.schedules.scheduled_lr` (constant without milestones)."""
         o = self.options
-        drops = sum(1 for m in o["pretrain_milestones"] if epoch >= int(m))
-        return o["pretrain_lr"] * o["pretrain_lr_factor"] ** drops
+        steps = {
+            "schedule": "step",
+            "lr_milestones": o["pretrain_milestones"],
+            "lr_factor": o["pretrain_lr_factor"],
+        }
+        return scheduled_lr(o["pretrain_lr"], epoch, self.pretrain_epochs, steps)
 
     # -------------------------------------------------------------------------------------- training
 

@@ -70,6 +70,7 @@ from toroids.binary import binarize, binary_keys
 from toroids.evaluate import evaluate, has_batchnorm, recompute_bn_stats
 from toroids.models import Network
 from toroids.samplers.base import (
+    OPTIMIZER_DEFAULTS,
     Sampler,
     TrainingDiverged,
     batch_indices,
@@ -100,9 +101,7 @@ class RSGD(Sampler):
         "coupling_cap": 1.0,
         "returns": "center",
         "stacked": False,
-        "optimizer": "sgd",
-        "betas": [0.9, 0.999],
-        "eps": 1e-8,
+        **OPTIMIZER_DEFAULTS,
         **SCHEDULE_DEFAULTS,
     }
 
