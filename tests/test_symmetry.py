@@ -305,7 +305,7 @@ def test_structure_vgg_has_bn_keys():
     first = s.hidden[0]
     keys = {c.key for c in first.outgoing_scaled}
     assert keys == {"0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var"}
-    assert first.batchnorms == (S.BatchNormRef("1", 1e-5, 1, 1),)
+    assert first.batchnorms == (S.BatchNormRef("1", 1e-5, 1),)
     bn_keys = {k for k in model.state_dict() if "running" in k}
     assert bn_keys <= {c.key for g in s.hidden for c in g.outgoing_scaled}
 
@@ -314,7 +314,7 @@ def test_structure_functional_ops():
     s = S.structure(FunctionalNet(3, 4, 5, 2))
     conv2 = s.hidden[1]
     assert conv2.consumers == (S.Coupled("fc.weight", 1, 4),)
-    assert conv2.batchnorms == (S.BatchNormRef("bnf", 1e-5, 4, 1),)
+    assert conv2.batchnorms == (S.BatchNormRef("bnf", 1e-5, 4),)
 
 
 def test_batchnorm_var_clamp_keeps_function():
@@ -334,40 +334,44 @@ def test_batchnorm_var_clamp_keeps_function():
     assert torch.allclose(z, float((y * z).sum() / (y * y).sum()) * y, rtol=1e-10, atol=1e-12)
 
 
-class Residual(nn.Module):
+class Gated(nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.fc1, self.fc2, self.out = nn.Linear(4, 4), nn.Linear(4, 4), nn.Linear(4, 2)
+        self.fc1, self.gate, self.out = nn.Linear(4, 4), nn.Linear(4, 4), nn.Linear(4, 2)
 
     def forward(self, x):
-        h = torch.relu(self.fc1(x))
-        return self.out(h + torch.relu(self.fc2(h)))
+        return self.out(torch.relu(self.fc1(x)) * torch.sigmoid(self.gate(x)))
 
 
-class Concat(nn.Module):
+class ParameterOutsideLayer(nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.fc1, self.out = nn.Linear(4, 4), nn.Linear(8, 2)
+        self.fc1, self.out = nn.Linear(4, 4), nn.Linear(4, 2)
+        self.w = nn.Parameter(torch.randn(4, 4))
 
     def forward(self, x):
-        h = torch.relu(self.fc1(x))
-        return self.out(torch.cat([h, x], 1))
+        return self.out(torch.relu(self.fc1(x)) @ self.w)
 
 
 @pytest.mark.parametrize(
     ("model", "culprit"),
     [
-        (Residual(), lambda n: n.target is operator.add),
-        (Concat(), lambda n: n.target is torch.cat),
-        (nn.Sequential(nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 2)), lambda n: n.target == "1"),
+        (Gated(), lambda n: n.target is operator.mul),
+        (ParameterOutsideLayer(), lambda n: n.target is operator.matmul),
+        (nn.Sequential(nn.Linear(4, 5), nn.LayerNorm(5), nn.Linear(5, 2)), lambda n: n.target == "1"),
+        (
+            nn.Sequential(nn.Conv1d(4, 4, 1, groups=2), nn.Flatten(), nn.Linear(4, 2)),
+            lambda n: n.target == "0",
+        ),
         (
             nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 2), nn.BatchNorm1d(2)),
             lambda n: n.target == "3",
         ),
     ],
-    ids=["residual-add", "cat", "tanh", "bn-after-output"],
+    ids=["gating-product", "parameter-outside-layer", "layernorm", "grouped-conv", "bn-after-output"],
 )
 def test_unsupported_graph_names_node(model, culprit):
     name = next(n.name for n in fx.symbolic_trace(model).graph.nodes if culprit(n))
+    shape = (4, 1) if isinstance(model[0] if isinstance(model, nn.Sequential) else None, nn.Conv1d) else (4,)
     with pytest.raises(S.UnsupportedGraphError, match=rf"'{name}'"):
-        S.structure(model, input_shape=(4,))
+        S.structure(model, input_shape=shape)

@@ -8,9 +8,15 @@ sphere, the whole last layer on the sphere of radius sqrt(H_L). For two normaliz
 * the network geodesic applies slerp to every sphere with the same x;
 * D_geo² = Σ_{hidden units} φ_k² + H_L · φ_L².
 
+A unit's sphere is its incoming weight rows: one row in a chain, the rows of every layer that writes to a
+residual stream, concatenated (:meth:`toroids.units.Structure.spheres`). Weights of layers without a scale
+freedom (:attr:`Structure.notes`) are not on a sphere: like the tensors below, they are interpolated linearly
+and do not enter D_geo.
+
 Tensors that are not on a sphere (biases, BatchNorm parameters and running statistics) are interpolated
 linearly with the same x (the digest's best reading; the paper neglects them). Functions take state dicts
-and a :class:`toroids.symmetry.Structure`, so they apply to any supported architecture.
+and a :class:`toroids.units.Structure`, so they apply to any supported architecture; the distances and
+paths also take two modules (normalized and aligned here, Algorithms 1 and 2).
 """
 
 from __future__ import annotations
@@ -19,8 +25,10 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 
 import torch
+from torch import nn
 
-from toroids.symmetry import Structure
+from toroids import symmetry
+from toroids.units import Sphere, Structure
 
 __all__ = [
     "euclidean_distance",
@@ -32,6 +40,7 @@ __all__ = [
 ]
 
 State = Mapping[str, torch.Tensor]
+Example = torch.Tensor | Sequence[int] | None
 
 # Below this angle slerp's 1/sin φ loses precision; there the chord is the geodesic to O(φ³).
 _SMALL_ANGLE = 1e-7
@@ -62,27 +71,72 @@ def sphere_angle_rows(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     return 2 * torch.atan2((uh - vh).norm(dim=1), (uh + vh).norm(dim=1))
 
 
-def sphere_angles(a: State, b: State, structure: Structure) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """Per hidden layer the unit angles φ_k, and the last layer's angle φ_L (the layer as one vector)."""
-    hidden = [
-        sphere_angle_rows(a[g.weight].reshape(g.size, -1), b[g.weight].reshape(g.size, -1))
-        for g in structure.hidden
-    ]
+def _rows(state: State, sphere: Sphere) -> torch.Tensor:
+    """The sphere's points: row k of each of its tensors, flattened and concatenated, one row per unit."""
+    return torch.cat([state[k].reshape(sphere.size, -1) for k in sphere.keys], dim=1)
+
+
+def sphere_angles(a: State, b: State, structure: Structure) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+    """Per hidden sphere (:meth:`Structure.spheres`: one per unit of each scale) the angles φ_k, and the
+    last layer's angle φ_L (the layer as one vector; None if the output layer is not on a sphere)."""
+    spheres = structure.spheres()
+    hidden = spheres[:-1] if structure.output_scaled else spheres
+    angles = [sphere_angle_rows(_rows(a, sp), _rows(b, sp)) for sp in hidden]
+    if not structure.output_scaled:
+        return angles, None
     w = structure.output_weight
-    last = sphere_angle_rows(a[w].reshape(1, -1), b[w].reshape(1, -1))[0]
-    return hidden, last
+    return angles, sphere_angle_rows(a[w].reshape(1, -1), b[w].reshape(1, -1))[0]
 
 
-def geodesic_distance(a: State, b: State, structure: Structure) -> float:
-    """D_geo = sqrt(Σ_{ℓ<L} Σ_k φ_ℓk² + H_L · φ_L²) between two normalized, aligned networks."""
+def geodesic_distance(
+    a: State | nn.Module,
+    b: State | nn.Module,
+    structure: Structure | None = None,
+    *,
+    example: Example = None,
+    batchnorm: str = "carry",
+) -> float:
+    """D_geo = sqrt(Σ_{hidden spheres} Σ_k φ_k² + H_L · φ_L²) between two normalized, aligned networks.
+
+    Given two modules, normalizes both and aligns ``b`` to ``a`` first (``example``: a batch or an input
+    shape where the trace needs one)."""
+    a, b, structure = _toroid_pair(a, b, structure, example, batchnorm)
     hidden, last = sphere_angles(a, b, structure)
-    h_l = b[structure.output_weight].shape[0]
-    total = sum(float((phi.double() ** 2).sum()) for phi in hidden) + h_l * float(last.double()) ** 2
+    total = sum(float((phi.double() ** 2).sum()) for phi in hidden)
+    if last is not None:
+        total += structure.output_size * float(last.double()) ** 2
     return math.sqrt(total)
 
 
-def euclidean_distance(a: State, b: State, keys: Iterable[str] | None = None) -> float:
-    """Per-parameter Euclidean distance ‖a − b‖₂ / sqrt(#parameters) over ``keys`` (default: all floats)."""
+def _toroid_pair(
+    a: State | nn.Module, b: State | nn.Module, s: Structure | None, example: Example, batchnorm: str
+) -> tuple[State, State, Structure]:
+    """States and structure; two modules are normalized and ``b`` aligned to ``a`` (Algorithms 1, 2)."""
+    if isinstance(a, nn.Module) != isinstance(b, nn.Module):
+        raise TypeError("pass two modules or two state dicts")
+    if isinstance(a, nn.Module):
+        assert isinstance(b, nn.Module)
+        s = s if s is not None else symmetry.structure(a, example, batchnorm=batchnorm)
+        an = symmetry.normalize_state(a.state_dict(), s)
+        bn = symmetry.normalize_state(b.state_dict(), s)
+        return an, symmetry.permute_state(bn, s, symmetry.match_state(an, bn, s)), s
+    if s is None:
+        raise TypeError(
+            "state dicts need their structure: geodesic_distance(a, b, symmetry.structure(model))"
+        )
+    return a, b, s
+
+
+def euclidean_distance(
+    a: State | nn.Module, b: State | nn.Module, keys: Iterable[str] | None = None, *, example: Example = None
+) -> float:
+    """Per-parameter Euclidean distance ‖a − b‖₂ / sqrt(#parameters) over ``keys`` (default: every floating
+    tensor of two state dicts; for two modules, their weights, biases and BatchNorm excluded, as given)."""
+    if isinstance(a, nn.Module) and isinstance(b, nn.Module):
+        if keys is None:
+            keys = symmetry.structure(a, example).weight_keys()
+        a, b = a.state_dict(), b.state_dict()
+    assert not isinstance(a, nn.Module) and not isinstance(b, nn.Module)
     keys = [k for k in (keys if keys is not None else a) if a[k].is_floating_point()]
     sq = sum(float(((a[k].double() - b[k].double()) ** 2).sum()) for k in keys)
     n = sum(a[k].numel() for k in keys)
@@ -95,27 +149,41 @@ def _lerp(ta: torch.Tensor, tb: torch.Tensor, x: float) -> torch.Tensor:
     return (1 - x) * ta + x * tb
 
 
-def linear_path(a: State, b: State, xs: Sequence[float]) -> list[dict[str, torch.Tensor]]:
-    """Θ(x) = (1 − x) Θ_a + x Θ_b for every tensor, at each x in ``xs``."""
+def linear_path(
+    a: State | nn.Module, b: State | nn.Module, xs: Sequence[float]
+) -> list[dict[str, torch.Tensor]]:
+    """Θ(x) = (1 − x) Θ_a + x Θ_b for every tensor, at each x in ``xs`` (modules: their state dicts; load a
+    point with ``model.load_state_dict(point)``)."""
+    if isinstance(a, nn.Module) and isinstance(b, nn.Module):
+        a, b = a.state_dict(), b.state_dict()
+    assert not isinstance(a, nn.Module) and not isinstance(b, nn.Module)
     return [{k: _lerp(a[k], b[k], x) for k in a} for x in xs]
 
 
 def geodesic_path(
-    a: State, b: State, xs: Sequence[float], structure: Structure
+    a: State | nn.Module,
+    b: State | nn.Module,
+    xs: Sequence[float],
+    structure: Structure | None = None,
+    *,
+    example: Example = None,
+    batchnorm: str = "carry",
 ) -> list[dict[str, torch.Tensor]]:
     """The network geodesic: slerp of every unit sphere and of the last layer, same x for all; the tensors
-    that are not on a sphere are interpolated linearly. ``a`` and ``b`` must be normalized and aligned."""
-    spheres = {g.weight: g.size for g in structure.hidden}
-    spheres[structure.output_weight] = 1  # the whole last layer is one sphere
+    that are not on a sphere are interpolated linearly. State dicts must be normalized and aligned; two
+    modules are normalized and ``b`` aligned to ``a`` first (the points are then normalized state dicts)."""
+    a, b, structure = _toroid_pair(a, b, structure, example, batchnorm)
+    spheres = structure.spheres()
+    on_sphere = {k for sp in spheres for k in sp.keys}
     path = []
     for x in xs:
-        point = {}
-        for k in a:
-            if k in spheres:
-                point[k] = slerp(a[k].reshape(spheres[k], -1), b[k].reshape(spheres[k], -1), x).reshape(
-                    a[k].shape
-                )
-            else:
-                point[k] = _lerp(a[k], b[k], x)
-        path.append(point)
+        point = {k: _lerp(a[k], b[k], x) for k in a if k not in on_sphere}
+        for sp in spheres:
+            moved = slerp(_rows(a, sp), _rows(b, sp), x)
+            start = 0
+            for k in sp.keys:
+                width = a[k].numel() // sp.size
+                point[k] = moved[:, start : start + width].reshape(a[k].shape)
+                start += width
+        path.append({k: point[k] for k in a})
     return path

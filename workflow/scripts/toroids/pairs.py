@@ -46,7 +46,7 @@ def representation_distances(
         perms = symmetry.match_state(a_normalized, b_normalized, structure)
     b_al = symmetry.permute_state(b, structure, perms)
     bn_al = symmetry.permute_state(b_normalized, structure, perms)
-    weights = structure.sphere_keys()
+    weights = structure.weight_keys()
     return {
         "raw": geometry.euclidean_distance(a, b, weights),
         "aligned": geometry.euclidean_distance(a, b_al, weights),
