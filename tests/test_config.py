@@ -161,6 +161,7 @@ def test_values_the_schema_alone_let_through_are_refused(patch, message):
         ("lenet", "digits", {}, "lenet: 8×8 images are too small for convolution 2 (5×5) (digits)"),
         ("binary_convnet", "teacher", {}, "binary_convnet needs images (C, H, W)"),
         ("vgg16_bn", "teacher", {}, "vgg16_bn needs images"),
+        ("resnet", "teacher", {}, "resnet needs images"),
         ("binary_convnet", "digits", {}, "binary_convnet: 8×8 images are too small for convolution 2"),
     ],
 )

@@ -38,8 +38,8 @@ def test_lenet_pools():
 
 
 def test_unknown_architecture_is_named():
-    with pytest.raises(ValueError, match="resnet"):
-        build_model("resnet", (1, 8, 8), 10)
+    with pytest.raises(ValueError, match="densenet"):
+        build_model("densenet", (1, 8, 8), 10)
     assert {"mlp", "lenet", "vgg16_bn"} <= set(MODELS)
 
 

@@ -117,7 +117,7 @@ def test_paper_config_dag_has_every_figure_rule(tmp_path):
         ({"training": {"epochs": 0}}, "training.epochs"),
         ({"samplers": {"sgd": {"lr": -1}}}, "samplers.sgd.lr"),
         (
-            {"experiments": [{"arch": "resnet", "dataset": "digits", "samplers": ["sgd"], "seeds": [0]}]},
+            {"experiments": [{"arch": "densenet", "dataset": "digits", "samplers": ["sgd"], "seeds": [0]}]},
             "experiments.0.arch",
         ),
         ({"typo_key": 1}, "typo_key"),

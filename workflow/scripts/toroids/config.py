@@ -119,6 +119,7 @@ CONV_DEFAULTS = {
     "lenet": {"channels": [20, 50], "kernel_size": 5, "padding": 0, "pool": "each"},
     "binary_convnet": {"channels": [20, 50], "kernel_size": 5, "padding": 0, "pool": "each"},
     "vgg16_bn": {},
+    "resnet": {},
 }
 
 
@@ -136,7 +137,7 @@ def architecture_problem(arch: str, options: Mapping[str, Any], shape: tuple[int
         return None
     if len(shape) != 3:
         return f"{arch} needs images (C, H, W); this data set's inputs are vectors of shape {shape}"
-    if arch == "vgg16_bn":  # 3×3 convolutions with padding 1, pools skipped below 2×2
+    if arch in ("vgg16_bn", "resnet"):  # 3×3 convolutions with padding 1; VGG skips pools below 2×2
         return None
     o = {**CONV_DEFAULTS[arch], **options}
     size, k, pad = min(shape[1:]), int(o["kernel_size"]), int(o.get("padding", 0))

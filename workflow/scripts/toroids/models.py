@@ -1,9 +1,9 @@
 """Network architectures of the paper, and a registry so that the config names them.
 
-Every model is a plain ``nn.Sequential`` of standard layers (Linear, Conv2d, BatchNorm, ReLU, MaxPool2d,
-Flatten), so that :mod:`toroids.symmetry` can derive its unit structure from the module graph. Each model
-carries ``input_shape`` (C, H, W) and ``spec`` (the registry call that rebuilds it), which
-:mod:`toroids.checkpoint` stores next to the weights.
+Every model is an ``nn.Sequential`` of standard layers (Linear, Conv2d, BatchNorm, ReLU, MaxPool2d,
+Flatten; the ResNet's residual blocks), so that :mod:`toroids.units` can derive its unit structure from the
+module graph. Each model carries ``input_shape`` (C, H, W) and ``spec`` (the registry call that rebuilds
+it), which :mod:`toroids.checkpoint` stores next to the weights.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["MODELS", "Network", "build_model", "register"]
+__all__ = ["MODELS", "BasicBlock", "Network", "build_model", "register"]
 
 
 class Network(nn.Sequential):
@@ -143,6 +143,54 @@ def vgg16_bn(input_shape: tuple[int, ...], n_classes: int, width: float = 1.0):
         c_in = c
     layers.append(nn.Flatten())
     layers.append(nn.Linear(_flat_size(layers, input_shape), n_classes))
+    return layers
+
+
+class BasicBlock(nn.Module):
+    """He et al.'s basic residual block, relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)); the shortcut is
+    the identity, or a 1×1 conv with BN where the stride or the width changes (option B)."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int = 1, batchnorm: bool = True) -> None:
+        super().__init__()
+        norm: Callable[[int], nn.Module] = nn.BatchNorm2d if batchnorm else (lambda c: nn.Identity())
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=not batchnorm)
+        self.bn1 = norm(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=not batchnorm)
+        self.bn2 = norm(c_out)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=not batchnorm), norm(c_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+@register("resnet")
+def resnet(
+    input_shape: tuple[int, ...],
+    n_classes: int,
+    depth: int = 20,
+    planes: int = 16,
+    batchnorm: bool = True,
+):
+    """CIFAR-style ResNet (He et al. 2016, §4.2): a 3×3 stem, three stages of (depth − 2)/6 basic blocks of
+    ``planes``, 2·``planes``, 4·``planes`` channels (stride 2 into stages 2 and 3), global average pooling,
+    one linear classifier. ``depth=20, planes=16`` is ResNet-20. Not in the paper: its units are tied across
+    blocks by the residual additions (one permutation group per stage)."""
+    if depth < 8 or (depth - 2) % 6:
+        raise ValueError(f"resnet depth must be 6n + 2 with n ≥ 1 (8, 14, 20, …), got {depth}")
+    n = (depth - 2) // 6
+    c_in = int(input_shape[0])
+    layers: list[nn.Module] = [nn.Conv2d(c_in, planes, 3, 1, 1, bias=not batchnorm)]
+    layers += [nn.BatchNorm2d(planes) if batchnorm else nn.Identity(), nn.ReLU()]
+    c = planes
+    for stage in range(3):
+        for b in range(n):
+            out = planes * 2**stage
+            layers.append(BasicBlock(c, out, 2 if stage > 0 and b == 0 else 1, batchnorm))
+            c = out
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, n_classes)]
     return layers
 
 

@@ -68,6 +68,7 @@ ARCH_OPTIONS = {
     "mlp": ("widths", "bias"),
     "lenet": ("channels", "kernel_size", "padding", "pool", "fc", "bias"),
     "vgg16_bn": ("width",),
+    "resnet": ("depth", "planes", "batchnorm"),
     "binary_perceptron": (),
     "committee": ("hidden",),
     "binary_mlp": ("widths", "batchnorm"),
@@ -274,11 +275,12 @@ def flatness_stars(config: dict[str, Any]) -> dict[str, float]:
 
 
 def has_batchnorm(plan: ModelPlan) -> bool:
-    """Whether the model's architecture has BatchNorm layers (VGG16-BN; the binary MLP and ConvNet unless
-    ``batchnorm: false``), decided from the plan, without building the network."""
+    """Whether the model's architecture has BatchNorm layers (VGG16-BN; the ResNet, the binary MLP and
+    ConvNet unless ``batchnorm: false``), decided from the plan, without building the network."""
     if plan.arch == "vgg16_bn":
         return True
-    return plan.arch in ("binary_mlp", "binary_convnet") and bool(plan.model_options.get("batchnorm", True))
+    with_bn = ("resnet", "binary_mlp", "binary_convnet")
+    return plan.arch in with_bn and bool(plan.model_options.get("batchnorm", True))
 
 
 def model_groups(config: dict[str, Any]) -> dict[str, list[ModelPlan]]:
