@@ -379,3 +379,107 @@ def test_a_batchnorm_networks_geodesic_midpoint_starts_in_bns_own_form_with_the_
     net.load_state_dict(paper)
     z = outputs(net, x)
     assert torch.allclose(y, float((y * z).sum() / (z * z).sum()) * z, rtol=1e-9, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Found by an outside review
+
+
+def test_relu6_keeps_its_permutation_but_not_a_scale_that_fails_above_six():
+    model = nn.Sequential(nn.Linear(10, 16), nn.ReLU6(), nn.Linear(16, 5)).double()
+    s = units.structure(model)
+    assert not s.hidden[0].scales and any("ReLU6" in n for n in s.notes)
+    x = 10 * torch.randn(64, 10, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    assert S.check(model, x).ok
+
+
+def test_check_applies_each_symmetry_to_the_original_network():
+    """A failing row must not leak into the next ones (load_state_dict writes into the state's tensors)."""
+    model = nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 3)).double()
+    units.PASS_THROUGH_MODULES["Tanh"], law = units.Law(1, True), units.PASS_THROUGH_MODULES["Tanh"]
+    try:
+        rows = {what: d for what, _, d in S.check(model).rows}
+    finally:
+        units.PASS_THROUGH_MODULES["Tanh"] = law
+    assert rows["group 0 scale 0 (0.weight)"] > 1e-3
+    assert rows["output layer: global scale"] < 1e-12 and rows["group 0 (0.weight): permutation"] < 1e-12
+
+
+def test_a_batchnorm_called_twice_is_refused_with_its_node():
+    class SharedBN(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.c1, self.c2, self.bn = nn.Conv2d(1, 6, 3), nn.Conv2d(1, 6, 3), nn.BatchNorm2d(6)
+            self.out = nn.Linear(12, 2)
+
+        def forward(self, x):
+            a, b = torch.relu(self.bn(self.c1(x))), torch.relu(self.bn(self.c2(x)))
+            return self.out(torch.cat([a, b], 1).mean((2, 3)))
+
+    with pytest.raises(units.UnsupportedGraphError, match="'bn_1'.*more than once"):
+        units.structure(SharedBN(), (1, 8, 8))
+
+
+def test_a_dead_unit_gives_finite_distances_and_paths():
+    a = nn.Sequential(nn.Linear(5, 6), nn.ReLU(), nn.Linear(6, 3)).double()
+    b = copy.deepcopy(a)
+    with torch.no_grad():
+        a[0].weight[3] = 0
+        a[0].bias[3] = 0
+        b[0].weight.add_(0.1)
+    assert geometry.geodesic_distance(a, a) == 0.0
+    d = geometry.geodesic_distance(a, b)
+    assert math.isfinite(d) and d > 0
+    assert all(torch.isfinite(t).all() for p in geometry.geodesic_path(a, b, [0.5]) for t in p.values())
+
+
+class ShortcutFirst(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(1, 4, 3, padding=1)
+        self.c1, self.c2, self.sc = (
+            nn.Conv2d(4, 6, 3, padding=1),
+            nn.Conv2d(6, 6, 3, padding=1),
+            nn.Conv2d(4, 6, 1),
+        )
+        self.out = nn.Linear(6, 2)
+
+    def block(self, x):
+        s = self.sc(x)
+        return torch.relu(self.c2(torch.relu(self.c1(x))) + s)
+
+    def forward(self, x):
+        return self.out(self.block(torch.relu(self.stem(x))).mean((2, 3)))
+
+
+class ShortcutLast(ShortcutFirst):
+    def block(self, x):
+        return torch.relu(self.c2(torch.relu(self.c1(x))) + self.sc(x))
+
+
+def test_a_streams_sphere_does_not_depend_on_the_order_of_statements_in_forward():
+    torch.manual_seed(0)
+    first, second = ShortcutFirst().double(), ShortcutFirst().double()
+    last, last2 = ShortcutLast().double(), ShortcutLast().double()
+    last.load_state_dict(first.state_dict())
+    last2.load_state_dict(second.state_dict())
+    spheres = {frozenset(sp.keys) for sp in units.structure(first, (1, 6, 6)).spheres()}
+    assert spheres == {frozenset(sp.keys) for sp in units.structure(last, (1, 6, 6)).spheres()}
+    assert any(set(k) == {"c2.weight", "sc.weight"} for k in spheres)  # c2 reads c1, which reads the stem
+    d = geometry.geodesic_distance(first, second, example=(1, 6, 6))
+    assert math.isclose(d, geometry.geodesic_distance(last, last2, example=(1, 6, 6)), rel_tol=1e-12)
+
+
+def test_sign_flips_of_tanh_units_are_removed_by_the_module_distance():
+    model = nn.Sequential(nn.Linear(4, 7), nn.Tanh(), nn.Linear(7, 5), nn.ReLU(), nn.Linear(5, 3)).double()
+    s = units.structure(model)
+    g = torch.Generator().manual_seed(0)
+    flips = S.Permutation(
+        torch.randperm(7, generator=g), torch.where(torch.rand(7, generator=g) < 0.5, -1.0, 1.0)
+    )
+    other = S.permute(model, [flips, torch.randperm(5, generator=g)])
+    x = torch.randn(6, 4, dtype=torch.float64)
+    assert torch.allclose(outputs(other, x), outputs(model, x), atol=1e-12)
+    assert geometry.geodesic_distance(model, other) < 1e-9
+    assert geometry.geodesic_distance(model, other, signs=False) > 0.1
+    assert s.hidden[0].odd

@@ -64,10 +64,12 @@ def sphere_angle_rows(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """Row-wise angles φ ∈ [0, π] between the rows of two 2-D tensors.
 
     Uses φ = 2·atan2(|û − v̂|, |û + v̂|) on the unit-normalized rows, accurate for small and large angles
-    (arccos loses half the digits near 0).
+    (arccos loses half the digits near 0); a zero row is at π/2 from a nonzero one and at 0 from a zero one.
     """
-    uh = u / u.norm(dim=1, keepdim=True)
-    vh = v / v.norm(dim=1, keepdim=True)
+    # A zero row (a pruned or dead unit) has no direction: it is at π/2 from any other row, 0 from a zero row.
+    tiny = torch.finfo(u.dtype).tiny
+    uh = u / u.norm(dim=1, keepdim=True).clamp_min(tiny)
+    vh = v / v.norm(dim=1, keepdim=True).clamp_min(tiny)
     return 2 * torch.atan2((uh - vh).norm(dim=1), (uh + vh).norm(dim=1))
 
 
@@ -95,12 +97,14 @@ def geodesic_distance(
     *,
     example: Example = None,
     batchnorm: str = "carry",
+    signs: bool = True,
 ) -> float:
     """D_geo = sqrt(Σ_{hidden spheres} Σ_k φ_k² + H_L · φ_L²) between two normalized, aligned networks.
 
     Given two modules, normalizes both and aligns ``b`` to ``a`` first (``example``: a batch or an input
-    shape where the trace needs one)."""
-    a, b, structure = _toroid_pair(a, b, structure, example, batchnorm)
+    shape where the trace needs one; ``signs``: with the sign flips of the groups where they are a
+    symmetry, e.g. through Tanh)."""
+    a, b, structure = _toroid_pair(a, b, structure, example, batchnorm, signs)
     hidden, last = sphere_angles(a, b, structure)
     total = sum(float((phi.double() ** 2).sum()) for phi in hidden)
     if last is not None:
@@ -109,7 +113,12 @@ def geodesic_distance(
 
 
 def _toroid_pair(
-    a: State | nn.Module, b: State | nn.Module, s: Structure | None, example: Example, batchnorm: str
+    a: State | nn.Module,
+    b: State | nn.Module,
+    s: Structure | None,
+    example: Example,
+    batchnorm: str,
+    signs: bool,
 ) -> tuple[State, State, Structure]:
     """States and structure; two modules are normalized and ``b`` aligned to ``a`` (Algorithms 1, 2)."""
     if isinstance(a, nn.Module) != isinstance(b, nn.Module):
@@ -119,7 +128,7 @@ def _toroid_pair(
         s = s if s is not None else symmetry.structure(a, example, batchnorm=batchnorm)
         an = symmetry.normalize_state(a.state_dict(), s)
         bn = symmetry.normalize_state(b.state_dict(), s)
-        return an, symmetry.permute_state(bn, s, symmetry.match_state(an, bn, s)), s
+        return an, symmetry.permute_state(bn, s, symmetry.match_state(an, bn, s, signs=signs)), s
     if s is None:
         raise TypeError(
             "state dicts need their structure: geodesic_distance(a, b, symmetry.structure(model))"
@@ -168,11 +177,13 @@ def geodesic_path(
     *,
     example: Example = None,
     batchnorm: str = "carry",
+    signs: bool = True,
 ) -> list[dict[str, torch.Tensor]]:
     """The network geodesic: slerp of every unit sphere and of the last layer, same x for all; the tensors
     that are not on a sphere are interpolated linearly. State dicts must be normalized and aligned; two
-    modules are normalized and ``b`` aligned to ``a`` first (the points are then normalized state dicts)."""
-    a, b, structure = _toroid_pair(a, b, structure, example, batchnorm)
+    modules are normalized and ``b`` aligned to ``a`` first (the points are then normalized state dicts;
+    ``signs`` as in :func:`geodesic_distance`)."""
+    a, b, structure = _toroid_pair(a, b, structure, example, batchnorm, signs)
     spheres = structure.spheres()
     on_sphere = {k for sp in spheres for k in sp.keys}
     path = []

@@ -480,7 +480,7 @@ def check(
     else:
         x = torch.randn(8, *shape, generator=g, dtype=torch.float64)
     x = x.to(next(net.parameters()).device)
-    state = net.state_dict()
+    state = {k: v.clone() for k, v in net.state_dict().items()}  # load_state_dict writes into its tensors
     with torch.no_grad():
         y = net(x)
     scale_y = float(y.abs().max()) or 1.0

@@ -35,6 +35,8 @@ parameter used outside a layer) stops with :class:`UnsupportedGraphError`, which
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import operator
 from collections import OrderedDict
@@ -89,7 +91,7 @@ _RELU, _LINEAR, _SIGN, _ODD, _EVEN = (
 
 #: Channel-wise modules by class name; extend it (e.g. with a binary net's activation) to allow more.
 PASS_THROUGH_MODULES: dict[str, Law] = {
-    **dict.fromkeys(("ReLU", "ReLU6", "LeakyReLU", "MaxPool1d", "MaxPool2d", "MaxPool3d"), _RELU),
+    **dict.fromkeys(("ReLU", "LeakyReLU", "MaxPool1d", "MaxPool2d", "MaxPool3d"), _RELU),
     **dict.fromkeys(("AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d"), _RELU),
     **dict.fromkeys(("Identity", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d"), _LINEAR),
     **dict.fromkeys(("AvgPool1d", "AvgPool2d", "AvgPool3d"), _LINEAR),
@@ -97,10 +99,10 @@ PASS_THROUGH_MODULES: dict[str, Law] = {
     **dict.fromkeys(("Sign", "SignActivation"), _SIGN),
     **dict.fromkeys(("Tanh", "Hardtanh", "Softsign", "Tanhshrink"), _ODD),
     **dict.fromkeys(("Sigmoid", "GELU", "SiLU", "ELU", "SELU", "CELU", "Softplus", "Mish"), _EVEN),
-    **dict.fromkeys(("Hardswish", "Hardsigmoid", "Softmax", "LogSoftmax"), _EVEN),
+    **dict.fromkeys(("ReLU6", "Hardswish", "Hardsigmoid", "Softmax", "LogSoftmax"), _EVEN),
 }
 _FUNCTIONS: dict[Callable[..., Any], Law] = {
-    **dict.fromkeys((F.relu, F.relu_, torch.relu, torch.relu_, F.leaky_relu, F.relu6), _RELU),
+    **dict.fromkeys((F.relu, F.relu_, torch.relu, torch.relu_, F.leaky_relu), _RELU),
     **dict.fromkeys((F.max_pool1d, F.max_pool2d, F.max_pool3d), _RELU),
     **dict.fromkeys((F.adaptive_max_pool1d, F.adaptive_max_pool2d, F.adaptive_max_pool3d), _RELU),
     **dict.fromkeys((F.dropout, F.avg_pool1d, F.avg_pool2d, F.avg_pool3d), _LINEAR),
@@ -108,6 +110,7 @@ _FUNCTIONS: dict[Callable[..., Any], Law] = {
     torch.sign: _SIGN,
     **dict.fromkeys((torch.tanh, F.tanh, F.hardtanh, F.softsign), _ODD),
     **dict.fromkeys((torch.sigmoid, F.sigmoid, F.gelu, F.silu, F.elu, F.selu, F.softplus, F.mish), _EVEN),
+    F.relu6: _EVEN,  # relu6(c·x) ≠ c·relu6(x) above 6: a permutation survives, a scale does not
     **dict.fromkeys((F.softmax, F.log_softmax, torch.softmax, torch.log_softmax), _EVEN),
 }
 _METHODS: dict[str, Law] = {
@@ -117,8 +120,8 @@ _METHODS: dict[str, Law] = {
 }  # fmt: skip
 # Reshapes are allowed only when they flatten (N, C, *S) to (N, C·prod S); checked on propagated shapes.
 _RESHAPE_MODULES = {"Flatten"}
-_RESHAPE_FUNCTIONS: set[Callable[..., Any]] = {torch.flatten, torch.reshape}
-_RESHAPE_METHODS = {"view", "reshape", "flatten"}
+_RESHAPE_FUNCTIONS: set[Callable[..., Any]] = {torch.flatten, torch.reshape, torch.squeeze}
+_RESHAPE_METHODS = {"view", "reshape", "flatten", "squeeze"}
 _REDUCTIONS: set[Any] = {torch.mean, torch.sum, "mean", "sum", torch.amax, "amax"}
 _ADDS = {operator.add, operator.iadd, operator.sub, operator.isub, torch.add, torch.sub}
 _SCALARS = {operator.mul, operator.imul, operator.truediv, operator.itruediv, torch.mul, torch.div}
@@ -171,12 +174,12 @@ class Scale:
     function.
 
     ``sphere``: the rows that normalization puts on the unit sphere (concatenated per unit; with none, the
-    own-scale BN γ): the *upstream* ``weights``, which read only scales opened earlier in the graph. In a
-    chain that is every row; in a residual stream it is the rows of the layers that open it (the stem; a
-    stage's first block and shortcut conv), not those of the later blocks that read the stream and write
-    back to it. With those included, unit norms of 1 can be out of reach (that part of the norm does not
-    change when the stream and the block are scaled together), and normalizing one layer would undo
-    another."""
+    own-scale BN γ): the *opening* ``weights``, whose inputs do not depend on this scale (see
+    ``_Graph.opening_rows``). In a chain that is every row; in a residual stream it is the rows of the
+    layers that open it (the stem; a stage's first block and shortcut conv), not those of the later blocks
+    that read the stream and write back to it. With those included, unit norms of 1 can be out of reach
+    (that part of the norm does not change when the stream and the block are scaled together), and
+    normalizing one layer would undo another."""
 
     weights: tuple[str, ...]
     biases: tuple[str, ...]
@@ -512,7 +515,12 @@ class _Graph:
         modes = [(m, m.training) for m in self.gm.modules()]
         self.gm.eval()  # BN1d refuses a batch of one in training mode; shapes do not depend on the mode
         try:
-            with torch.no_grad():
+            # ShapeProp prints the traceback of a failing node; the error below says what failed
+            with (
+                torch.no_grad(),
+                contextlib.redirect_stdout(io.StringIO()),
+                contextlib.redirect_stderr(io.StringIO()),
+            ):
                 ShapeProp(self.gm).propagate(torch.zeros((1, *shape), dtype=dtype, device=device))
         except Exception as err:
             raise _ShapeError(f"cannot run {self.name} on an input of shape {shape}: {err}") from err
@@ -606,7 +614,9 @@ class _Graph:
                 inputs = [n for n in _flat_nodes((node.args, node.kwargs)) if n in self.streams]
                 if not inputs:
                     continue  # shape arithmetic, constants
-                if node.op == "call_module" and isinstance(self.modules[node.target], _PRODUCERS):
+                if node.op == "call_module" and isinstance(
+                    self.modules[node.target], (*_PRODUCERS, _BatchNorm)
+                ):
                     if node.target in seen:
                         raise self.fail(node, "the layer is called more than once (shared weights)")
                     seen.add(node.target)
@@ -767,8 +777,10 @@ class _Graph:
     def scalar(self, node: fx.Node, inputs: list[fx.Node]) -> tuple[_Seg, ...]:
         """x·a or x/a for a number a ≠ 0: degree 1 and odd."""
         args = [*node.args, *node.kwargs.values()]
-        tensors = [a for a in args if isinstance(a, fx.Node)]
+        # a number computed at run time from shapes (h.size(2) * h.size(3)) is a node without a tensor
         numbers = [a for a in args if isinstance(a, (int, float)) and not isinstance(a, bool)]
+        numbers += [a for a in args if isinstance(a, fx.Node) and a not in self.streams and _shape(a) is None]
+        tensors = [a for a in args if isinstance(a, fx.Node) and a not in numbers]
         if len(tensors) != 1 or tensors[0] not in self.streams or len(numbers) != 1 or numbers[0] == 0:
             raise self.fail(node, "a product with something other than a nonzero number (gating, attention)")
         if node.target in (operator.truediv, operator.itruediv, torch.div) and node.args[0] is not tensors[0]:
@@ -822,6 +834,42 @@ class _Graph:
 
     # -- the result
 
+    def opening_rows(self) -> dict[int, tuple[str, ...]]:
+        """Per scale class, its rows whose inputs do not depend on it: a row reads scales (the layer's
+        input columns compensate them), a scale depends on the scales its rows read, and on theirs. In a
+        residual stream the blocks that read it and write back to it depend on it; the stem, a stage's
+        first block and its shortcut do not. A scale whose every row depends on it (a block's inner layer,
+        read from the stream that it feeds back to) keeps all of them: the stream is normalized first."""
+        live = {
+            r for r in range(len(self.scale.parent)) if self.scale.find(r) == r and not self.scale.reason[r]
+        }
+        reads: dict[str, set[int]] = {}
+        for sid, cs in self.s_consumers.items():
+            root = self.scale.find(sid)
+            if root in live:
+                for c in cs:
+                    reads.setdefault(c.key, set()).add(root)
+        rows: dict[int, list[str]] = {}
+        for sid, ks in self.s_weights.items():
+            rows.setdefault(self.scale.find(sid), []).extend(ks)
+        deps = {r: {t for k in ks for t in reads.get(k, ())} for r, ks in rows.items()}
+
+        def ancestors(r: int) -> set[int]:
+            seen, todo = {r}, [r]
+            while todo:
+                for t in deps.get(todo.pop(), ()):
+                    if t not in seen:
+                        seen.add(t)
+                        todo.append(t)
+            return seen
+
+        anc = {r: ancestors(r) for r in live}
+        out = {}
+        for r, ks in rows.items():
+            own = tuple(k for k in ks if not any(r in anc.get(t, {t}) for t in reads.get(k, ())))
+            out[r] = own or tuple(ks)
+        return out
+
     def finish(self, output: fx.Node) -> Structure:
         ret = output.args[0]
         if not isinstance(ret, fx.Node) or ret not in self.streams:
@@ -854,13 +902,7 @@ class _Graph:
             why = self.scale.reason[out_scale] or "other layers share its scale"
             notes.append(f"output layer {out_layer} left as it is: {why}")
 
-        # A scale class is named by its oldest member, so roots order the scales as the graph opens them.
-        # A row is upstream for its scale when every scale it reads was opened before: that cuts each
-        # cycle of a residual stream (the stream's blocks read it and write back to it) at the blocks.
-        reads: dict[str, set[int]] = {}
-        for sid, cs in self.s_consumers.items():
-            for c in cs:
-                reads.setdefault(c.key, set()).add(self.scale.find(sid))
+        opening = self.opening_rows()
         groups: list[UnitGroup] = []
         fixed: list[str] = []
         roots = sorted({self.perm.find(p) for p in self.producer_of})
@@ -892,7 +934,7 @@ class _Graph:
                     biases=tuple(k for s in sids for k in self.s_biases.get(s, [])),
                     batchnorms=tuple(b for s in sids for b in self.s_bns.get(s, [])),
                     consumers=tuple(c for s in sids for c in self.s_consumers.get(s, [])),
-                    sphere=tuple(k for k in rows if all(r < sroot for r in reads.get(k, ()))),
+                    sphere=opening.get(sroot, rows),
                 )
                 if sc.weights or sc.gammas:
                     scales.append(sc)
