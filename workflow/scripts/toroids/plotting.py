@@ -7,6 +7,7 @@ S-S blue, A-A red, S-A green, R-R black, R-S magenta, R-A orange. Samplers beyon
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -270,8 +271,9 @@ def _plain_log(ax: plt.Axes, axis: str = "x") -> None:
 
 def _log_scale(ax: plt.Axes, axis: str, values: Iterable[float]) -> None:
     """A log axis for positive ``values`` (in the units plotted); with zeros among them a symmetric log axis,
-    linear below the smallest positive value, so that a δE = 0 is drawn at 0 and not dropped; linear when
-    none is positive."""
+    linear below the decade under the smallest positive value, so that a δE = 0 is drawn at 0 and not
+    dropped, a decade below the first labelled one (a threshold at the value itself put the 0 and the first
+    decade's labels on top of each other); linear when none is positive."""
     v = np.asarray(list(values), dtype=float)
     v = v[np.isfinite(v)]
     positive = v[v > 0]
@@ -281,7 +283,8 @@ def _log_scale(ax: plt.Axes, axis: str, values: Iterable[float]) -> None:
         (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
         _plain_log(ax, axis)
         return
-    (ax.set_xscale if axis == "x" else ax.set_yscale)("symlog", linthresh=float(positive.min()))
+    threshold = 10 ** math.floor(math.log10(float(positive.min())))
+    (ax.set_xscale if axis == "x" else ax.set_yscale)("symlog", linthresh=threshold)
 
 
 def _nothing(message: str) -> plt.Figure:
