@@ -13,6 +13,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 import torchvision
 from torch import nn
 
@@ -312,6 +313,43 @@ def test_input_shapes_are_inferred_from_the_first_layer_or_taken_from_an_example
     assert units.resolve(odd, (1, 30, 30))[0] == (1, 30, 30)
     with pytest.raises(ValueError, match="batch"):
         units.structure(odd, torch.zeros(30))
+
+
+class TutorialNet(nn.Module):
+    """PyTorch's CIFAR-10 tutorial network: x.view(-1, 16 * 5 * 5) fits 32×32 inputs only."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1, self.pool, self.conv2 = nn.Conv2d(3, 6, 5), nn.MaxPool2d(2, 2), nn.Conv2d(6, 16, 5)
+        self.fc1, self.fc2, self.fc3 = nn.Linear(400, 120), nn.Linear(120, 84), nn.Linear(84, 10)
+
+    def forward(self, x):
+        x = self.pool(F.relu(self.conv1(x)))
+        x = self.pool(F.relu(self.conv2(x)))
+        x = x.view(-1, 16 * 5 * 5)
+        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
+
+
+def test_the_cifar_tutorial_network_is_inferred_at_32x32():
+    shape, s = units.resolve(TutorialNet())
+    assert shape == (3, 32, 32) and [g.size for g in s.hidden] == [6, 16, 120, 84]
+    assert S.check(TutorialNet()).ok
+
+
+def test_inference_goes_past_sizes_where_a_view_folds_units_into_the_batch():
+    """x.view(-1, 144) runs at 32×32 too, as a batch of 25 that mixes units: a size to skip, not an error."""
+
+    class Folding(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.fc = nn.Conv2d(1, 4, 3), nn.Linear(144, 10)
+
+        def forward(self, x):
+            return self.fc(torch.relu(self.conv(x)).view(-1, 144))
+
+    with pytest.raises(units.UnsupportedGraphError, match="mixes units"):
+        units.structure(Folding(), (1, 32, 32))
+    assert units.resolve(Folding())[0] == (1, 8, 8)
 
 
 def test_two_user_networks_are_compared_with_the_module_api():

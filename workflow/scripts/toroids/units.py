@@ -392,13 +392,19 @@ def _inferred(model: nn.Module, gm: fx.GraphModule, batchnorm: str) -> tuple[tup
         d = first.weight.dim() - 2
         candidates = [(first.in_channels, *[s] * d) for s in _CANDIDATE_SIZES]
     found: list[tuple[tuple[int, ...], Structure]] = []
+    unsupported: list[UnsupportedGraphError] = []
     for shape in candidates:
         try:
             found.append((shape, _cached(model, gm, shape, batchnorm)))
         except _ShapeError:
             continue
+        except UnsupportedGraphError as err:  # e.g. x.view(-1, 400) at a size it does not fit
+            unsupported.append(err)
+            continue
         if len(found) == 2:
             break
+    if not found and unsupported:
+        raise unsupported[0]
     if not found:
         raise ValueError(f"{type(model).__name__}: cannot infer the input shape from {first}; {hint}")
     if len(found) == 2 and found[0][1] != found[1][1]:
