@@ -75,6 +75,8 @@ def sphere_angle_rows(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 
 def _rows(state: State, sphere: Sphere) -> torch.Tensor:
     """The sphere's points: row k of each of its tensors, flattened and concatenated, one row per unit."""
+    if len(sphere.keys) == 1:  # a chain's layer: a view, no copy
+        return state[sphere.keys[0]].reshape(sphere.size, -1)
     return torch.cat([state[k].reshape(sphere.size, -1) for k in sphere.keys], dim=1)
 
 

@@ -74,12 +74,12 @@ def measure_pair(
     Path rows: ``path, x, {split}_error, {split}_loss`` per point. Distance rows: ``between`` (endpoints),
     ``representation`` and ``distance``, see :func:`representation_distances`.
     """
-    structure = symmetry.structure(left)
-    perms = symmetry.match(left_normalized, right_normalized)
-    right_aligned = symmetry.permute(right, perms)
-    right_norm_aligned = symmetry.permute(right_normalized, perms)
-    a, b, b_al = _state(left), _state(right), _state(right_aligned)
-    an, bn, bn_al = _state(left_normalized), _state(right_normalized), _state(right_norm_aligned)
+    structure = symmetry.structure(left)  # traced once: every state below shares it
+    a, b = _state(left), _state(right)
+    an, bn = _state(left_normalized), _state(right_normalized)
+    perms = symmetry.match_state(an, bn, structure)
+    b_al = symmetry.permute_state(b, structure, perms)
+    bn_al = symmetry.permute_state(bn, structure, perms)
     distances = [
         {"between": "endpoints", "representation": rep, "distance": d}
         for rep, d in representation_distances(a, b, an, bn, structure, perms).items()
