@@ -8,10 +8,10 @@ sphere, the whole last layer on the sphere of radius sqrt(H_L). For two normaliz
 * the network geodesic applies slerp to every sphere with the same x;
 * D_geo² = Σ_{hidden units} φ_k² + H_L · φ_L².
 
-A unit's sphere is its incoming weight rows: one row in a chain, the rows of every layer that writes to a
-residual stream, concatenated (:meth:`toroids.units.Structure.spheres`). Weights of layers without a scale
-freedom (:attr:`Structure.notes`) are not on a sphere: like the tensors below, they are interpolated linearly
-and do not enter D_geo.
+A unit's sphere is its incoming weight rows: one row in a chain; in a residual stream the rows of the layers
+that open it, concatenated (:meth:`toroids.units.Structure.spheres`). Weights off the spheres (the blocks
+that write back to a stream, layers without a scale freedom: :attr:`Structure.notes`) are interpolated
+linearly like the tensors below and do not enter D_geo.
 
 Tensors that are not on a sphere (biases, BatchNorm parameters and running statistics) are interpolated
 linearly with the same x (the digest's best reading; the paper neglects them). Functions take state dicts

@@ -218,7 +218,7 @@ def _inverse(n: Tensor) -> Tensor:
 
 def _scale_order(s: Structure) -> list[tuple[UnitGroup, Scale]]:
     """The scales in an order where each comes after every scale that compensates its sphere rows (a
-    topological order, which exists since sphere rows are upstream by construction)."""
+    topological order: sphere rows are the opening rows, whose inputs do not depend on their scale)."""
     scales = [(g, sc) for g in s.hidden for sc in g.scales]
     rows = [set(_norm_keys(sc)) for _, sc in scales]
     deps = [{j for j, (_, t) in enumerate(scales) if j != i and {c.key for c in t.consumers} & rows[i]}
@@ -227,8 +227,9 @@ def _scale_order(s: Structure) -> list[tuple[UnitGroup, Scale]]:
     done: set[int] = set()
     while len(order) < len(scales):
         ready = [i for i in range(len(scales)) if i not in done and deps[i] <= done]
-        if not ready:  # not reachable for a structure from units.structure
-            raise ValueError("the scales compensate each other's sphere rows in a cycle")
+        if not ready:  # only where a scale has no opening row and keeps all (two interleaved streams)
+            names = ", ".join(_norm_keys(scales[i][1])[0] for i in range(len(scales)) if i not in done)
+            raise UnsupportedGraphError(f"the scales of {names} compensate each other's rows in a cycle")
         order.append(ready[0])
         done.add(ready[0])
     return [scales[i] for i in order]

@@ -626,11 +626,11 @@ class _Graph:
                     if node.target in seen:
                         raise self.fail(node, "the layer is called more than once (shared weights)")
                     seen.add(node.target)
-                self.streams[node] = self.visit(node, inputs)
+                self.streams[node] = self.visit(node)
         assert output is not None
         return self.finish(output)
 
-    def visit(self, node: fx.Node, inputs: list[fx.Node]) -> tuple[_Seg, ...]:
+    def visit(self, node: fx.Node) -> tuple[_Seg, ...]:
         s_out = _shape(node)
         if s_out is None:
             raise self.fail(node, "returns no tensor (or a tuple) from a hidden tensor")
@@ -649,11 +649,11 @@ class _Graph:
             t = node.target
             kind = "function" if node.op == "call_function" else "method"
             if t in _ADDS:
-                return self.add(node, inputs)
+                return self.add(node)
             if t in _SCALARS:
-                return self.scalar(node, inputs)
+                return self.scalar(node)
             if t is torch.cat or t is torch.concat:
-                return self.cat(node, inputs)
+                return self.cat(node)
             if t is operator.getitem:
                 return self.getitem(node)
             if t in _REDUCTIONS:
@@ -765,7 +765,7 @@ class _Graph:
         spatial = math.prod(s_in[2:])
         return tuple(s._replace(block=s.block * spatial) for s in segs)
 
-    def add(self, node: fx.Node, inputs: list[fx.Node]) -> tuple[_Seg, ...]:
+    def add(self, node: fx.Node) -> tuple[_Seg, ...]:
         s_out = _shape(node)
         tensors = [a for a in node.args[:2] if isinstance(a, fx.Node)]
         if any(a.op == "get_attr" or a not in self.streams for a in tensors):
@@ -780,7 +780,7 @@ class _Graph:
             )
         return self.tie(node, self.streams[a], self.streams[b])
 
-    def scalar(self, node: fx.Node, inputs: list[fx.Node]) -> tuple[_Seg, ...]:
+    def scalar(self, node: fx.Node) -> tuple[_Seg, ...]:
         """x·a or x/a for a number a ≠ 0: degree 1 and odd."""
         args = [*node.args, *node.kwargs.values()]
         # a number computed at run time from shapes (h.size(2) * h.size(3)) is a node without a tensor
@@ -793,7 +793,7 @@ class _Graph:
             raise self.fail(node, "divides by a hidden tensor")
         return self.apply_law(node, self.streams[tensors[0]], _LINEAR)
 
-    def cat(self, node: fx.Node, inputs: list[fx.Node]) -> tuple[_Seg, ...]:
+    def cat(self, node: fx.Node) -> tuple[_Seg, ...]:
         tensors = node.args[0] if node.args else node.kwargs.get("tensors")
         dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
         s_out = _shape(node)
