@@ -121,13 +121,20 @@ RESULTS = f"results/{config['study']}"
 PAPER_NUMBERS = workflow_file("workflow/resources/paper_numbers.csv")
 
 
-def grown(kind, name):
+def grown(kind, name, group=None):
     """Resource `name` (mem_mb, runtime) of a network job of `kind` (toroids.config.rule_resources): the
     config's `resources.rules.<kind>` over `resources`, times the attempt, so that a job a cluster killed
     for memory or time is retried (the profile's `retries`) with two, then three times it; the runtime at
-    most `resources.max_runtime`.
+    most `resources.max_runtime`, for a job of `group` at most that over the group's size (the profile's
+    group-components: a group asks for the sum of its jobs' runtimes, at every attempt).
     """
-    return lambda wildcards, attempt: rule_resources(config, kind, attempt)[name]
+    settings = getattr(workflow, "group_settings", None)
+    size = (
+        int(settings.group_components.get(group, 1))
+        if settings is not None and group
+        else 1
+    )
+    return lambda wildcards, attempt: rule_resources(config, kind, attempt, size)[name]
 
 
 # GPUs per network job: the rules declare them so that the same rule runs locally (--resources gpu=N) and

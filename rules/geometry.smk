@@ -17,7 +17,7 @@ rule pair_block:
     resources:
         gpu=GPU["pair_block"],
         mem_mb=grown("pair_block", "mem_mb"),
-        runtime=grown("pair_block", "runtime"),
+        runtime=grown("pair_block", "runtime", "pairs"),
         serial=1,
     params:
         pairs=block_pairs,

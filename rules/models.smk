@@ -92,7 +92,7 @@ for _block in MEASURE_BLOCKS.values():
         resources:
             gpu=GPU["measure"],
             mem_mb=grown("measure", "mem_mb"),
-            runtime=grown("measure", "runtime"),
+            runtime=grown("measure", "runtime", "flatness"),
             serial=1,
         script:
             "../workflow/scripts/measure_block.py"

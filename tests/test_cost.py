@@ -269,6 +269,9 @@ def test_the_runtime_is_read_from_the_validated_config(paper, paper_costs):
         rule: rule_resources(paper, kind)["runtime"] for rule, kind in kinds.items()
     }
     assert len({c.runtime_min for c in paper_costs}) > 1, "config/paper.yaml sizes each kind of job"
+    paper_minutes = {"train_*": 480, "measure_*": 180, "pair_block": 120, "midpoint": 300, "section": 240,
+                     "triplet_section": 60}  # fmt: skip
+    assert {c.rule: c.runtime_min for c in paper_costs} == paper_minutes
 
 
 # --------------------------------------------------------------------------------- config and command

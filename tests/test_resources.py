@@ -30,6 +30,9 @@ def test_each_kind_takes_its_own_and_grows_with_the_attempt_up_to_the_cap():
     assert rule_resources(cfg, "train", attempt=2) == {"gpu": 2, "mem_mb": 2000, "runtime": 250}
     assert rule_resources(cfg, "measure", attempt=3) == {"gpu": 1, "mem_mb": 3000, "runtime": 250}
     assert rule_resources(cfg, "section") == {"gpu": 1, "mem_mb": 1000, "runtime": 100}
+    # in a group of 2 a job grows to 250 // 2 at most, and never below what it declared
+    assert rule_resources(cfg, "measure", attempt=3, group_size=2)["runtime"] == 125
+    assert rule_resources(cfg, "train", attempt=2, group_size=2)["runtime"] == 200
     with pytest.raises(ValueError, match="unknown kind of network job 'tables'"):
         rule_resources(cfg, "tables")
 
@@ -85,12 +88,14 @@ def test_the_profiles_groups_fit_within_the_configs_limit_on_the_paper_study():
     groups = _groups()
     assert {g for g, (kinds, n) in groups.items()} == {"flatness", "pairs"}
     for group, (kinds, n) in groups.items():
-        worst = max(rule_resources(PAPER, k)["runtime"] for k in kinds)
-        job = {**rule_resources(PAPER, next(iter(kinds))), "runtime": worst, "serial": 1, "_cores": 4}
-        jobs = [SimpleNamespace(resources=job, pipe_group=None) for _ in range(n)]
-        asked = GroupResources.basic_layered([jobs], limits, run_local=False)
-        assert asked["runtime"] == n * worst and asked["gpu"] == job["gpu"], (group, asked)
-        assert asked["runtime"] <= PAPER["resources"]["max_runtime"], (group, asked)
+        for attempt in range(1, 2 + PROFILE["retries"]):  # a failed group is resubmitted whole, grown
+            worst = max(rule_resources(PAPER, k, attempt, n)["runtime"] for k in kinds)
+            job = {**rule_resources(PAPER, next(iter(kinds)), attempt, n), "runtime": worst, "serial": 1,
+                   "_cores": 4}  # fmt: skip
+            jobs = [SimpleNamespace(resources=job, pipe_group=None) for _ in range(n)]
+            asked = GroupResources.basic_layered([jobs], limits, run_local=False)
+            assert asked["runtime"] == n * worst and asked["gpu"] == job["gpu"], (group, asked)
+            assert asked["runtime"] <= PAPER["resources"]["max_runtime"], (group, attempt, asked)
 
 
 @pytest.mark.parametrize("kind", RULE_KINDS)

@@ -6,7 +6,9 @@ from toroids.data import save_dataset
 
 log = jobs.start(snakemake)
 ops = jobs.operational(snakemake.config)
-data = jobs.load_data({**snakemake.params.spec, **ops["data"]})
+# rule data_files has found (or downloaded) the files: read them where it found them, never download again
+# (with download on, torchvision would fetch into data.root past Debian's Fashion-MNIST and the atomic copy)
+data = jobs.load_data({**snakemake.params.spec, **ops["data"], "download": False})
 save_dataset(data, snakemake.output[0])
 source = ", ".join(data.files) or "memory"
 log(

@@ -174,10 +174,14 @@ OPERATIONAL = (
 RULE_KINDS = ("train", "measure", "pair_block", "midpoint", "section", "triplet_section")
 
 
-def rule_resources(config: Mapping[str, Any], kind: str, attempt: int = 1) -> dict[str, int]:
+def rule_resources(
+    config: Mapping[str, Any], kind: str, attempt: int = 1, group_size: int = 1
+) -> dict[str, int]:
     """What a network job of ``kind`` asks the scheduler for at ``attempt`` (1 = first): ``gpu``, ``mem_mb``
     and ``runtime`` (minutes) from ``resources.rules.<kind>`` over ``resources``; memory and runtime times
-    the attempt (a job killed for either is retried with more), the runtime at most ``max_runtime``."""
+    the attempt (a job killed for either is retried with more), the runtime at most ``max_runtime``. A job
+    that goes to the cluster in a group of ``group_size`` (the profile's group-components: the group asks for
+    the sum) grows its runtime only up to ``max_runtime // group_size``, never below its declared one."""
     if kind not in RULE_KINDS:
         raise ValueError(f"unknown kind of network job {kind!r}; known: {', '.join(RULE_KINDS)}")
     res = config["resources"]
@@ -185,7 +189,11 @@ def rule_resources(config: Mapping[str, Any], kind: str, attempt: int = 1) -> di
     return {
         "gpu": int(own["gpu"]),
         "mem_mb": int(own["mem_mb"]) * attempt,
-        "runtime": min(int(own["runtime"]) * attempt, int(res["max_runtime"])),
+        "runtime": min(
+            int(own["runtime"]) * attempt,
+            max(int(own["runtime"]), int(res["max_runtime"]) // group_size),
+            int(res["max_runtime"]),
+        ),
     }
 
 

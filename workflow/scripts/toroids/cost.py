@@ -19,8 +19,8 @@ model's data set (:func:`data_sizes`). What each job computes, with [c] = 1 when
       E·n·3F·R·k  +  t·m·F  +  (n + m)·F                                   (training, tests, final errors)
       + ADV:   P·(R'·n + [include_clean]·n)·3F + P·R'·n·F    (P pre-training epochs on R' noisy copies of
                                                               each input, each followed by its accuracy)
-      + RSGD:  R·n·F·(1 + [gamma0 null])   (the replicas' train errors; the automatic γ0)
-               + (t + 2)·n·F·[binary, BatchNorm]   (the voted centre's BatchNorm statistics, per solution)
+      + RSGD:  R·n·F·(1 + [gamma0 null, R > 1])   (the replicas' train errors; the automatic γ0)
+               + (t + 2)·n·F·[binary, BatchNorm, returns centre]   (the voted centre's BN statistics)
 
   The minibatch size changes the number of steps, not the FLOPs. ADV's pre-training is counted in full,
   an upper bound: it stops once its target accuracy is reached.
@@ -46,9 +46,8 @@ assumptions, not measurements: what FP32 training at batch 128 with PyTorch's de
 matrix products; cuDNN convolutions in TF32 from Ampere on) sustains on the VGG16-BN convolutions that make
 up most of the study's FLOPs. The MLPs, LeNets and binary networks are latency-bound on a GPU (kernels too
 small to fill it, a host synchronization per step): their hours are underestimated. To calibrate a rate,
-divide a model's :func:`train_flops` by the ``wall_time_s`` of its meta.json. The issue that asked for this
-estimate (issue 18, item 8) counted 5.3 EFLOP ≈ 118 A100-hours: 12.5 TFLOP/s sustained on an A100 (and 20
-on an H100, for its 70–75 hours).
+divide a model's :func:`train_flops` by the ``wall_time_s`` of its meta.json. config/paper.yaml: 6.0 EFLOP,
+about 140 A100-hours at 12 TFLOP/s, 84 H100-hours at 20 (``make cost``, 2026-12-01).
 """
 
 from __future__ import annotations

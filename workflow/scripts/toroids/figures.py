@@ -319,7 +319,7 @@ _FIGURES: list[Figure] = [
         "local energy δE against σ (log) and test error against δE at σ*, per experiment and sampler",
         ("models", "local_energy"),
         (Slot("experiments", archs=(), prefer=ALL_CONTINUOUS, many="all"),),
-        lambda pl, t, p: pl.figure_flatness(t["models"], t["local_energy"], p["slots"]["experiments"], p),
+        lambda pl, t, p: pl.figure_flatness(t["models"], t["local_energy"], p["slots"]["experiments"]),
         "Flatness",
     ),
     Figure(

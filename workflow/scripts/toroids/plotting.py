@@ -330,9 +330,7 @@ def _ax_local_energy(ax: plt.Axes, le: pd.DataFrame, experiment: str, xlabel: st
     ax.set(xlabel=xlabel, ylabel="local energy δE (train error, %)")
 
 
-def figure_flatness(
-    models: pd.DataFrame, le: pd.DataFrame, experiments: Sequence[str], params: dict
-) -> plt.Figure:
+def figure_flatness(models: pd.DataFrame, le: pd.DataFrame, experiments: Sequence[str]) -> plt.Figure:
     """Paper Fig. 1, one row per experiment: (i) δE(σ) in % against σ on the experiment's own grid, log y,
     mean over the sampler's models with the standard deviation over models as band; (ii) test error against
     δE at the experiment's σ* (log x; named in the axis label), one marker per model, horizontal bars =
